@@ -1,0 +1,17 @@
+//! One module per command group. Each exposes its clap arguments and a `run` returning the exit code.
+
+pub mod apdu;
+pub mod card;
+
+/// Logs go to stderr so that stdout stays machine-readable (QR codes, JSON).
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -1,0 +1,45 @@
+//! `cardgate`: talk to smart cards in any PC/SC reader (or the emulated card), run scripted APDU
+//! sessions, and drive the offline credit payment system.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Smart cards, scripted APDU sessions and offline credit payment.
+#[derive(Debug, Parser)]
+#[command(name = "cardgate", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, inspect and serve emulated cards.
+    #[command(subcommand)]
+    Card(cli::card::CardCommand),
+    /// Send APDUs to a card and print the responses with their status words.
+    Apdu(cli::apdu::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Card(cmd) => cli::card::run(cmd),
+        Command::Apdu(args) => cli::apdu::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("cardgate: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

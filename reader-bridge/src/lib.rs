@@ -1,0 +1,24 @@
+//! The only crate that speaks wire protocols.
+//!
+//! - [`transport`]: the host's [`Transport`] trait and the [`Exchanger`] that follows up `61xx`/`6Cxx`;
+//! - [`emu`]: the in-process transport (`emu:PATH`), a card state file powered up inside the host;
+//! - [`pcsc`]: PC/SC readers through pcscd (USB readers with real cards, and vpcd's virtual readers).
+//!
+//! [`open`] turns a reader argument (`-r`) into a transport.
+
+pub mod emu;
+pub mod pcsc;
+pub mod transport;
+
+pub use transport::{
+    Exchange, ExchangeOptions, Exchanger, Outcome, ResetKind, StatusError, Transport, TransportError,
+};
+
+/// Opens the reader a user named with `-r`: `emu:PATH` for an in-process card, otherwise a PC/SC
+/// reader by exact name, substring or index (`None`: the only reader, or the only one with a card).
+pub fn open(reader: Option<&str>) -> Result<Box<dyn Transport>, TransportError> {
+    match reader.and_then(|r| r.strip_prefix("emu:")) {
+        Some(path) => Ok(Box::new(emu::EmuTransport::open(std::path::Path::new(path))?)),
+        None => Ok(Box::new(pcsc::PcscTransport::open(reader)?)),
+    }
+}

@@ -1,0 +1,345 @@
+//! The host's view of a card in a reader: the [`Transport`] trait, and [`Exchanger`], which runs one
+//! logical command over it (GET RESPONSE after `61xx`, resend after `6Cxx`, command chaining) and
+//! keeps every physical exchange so that tools can show them.
+
+use std::time::{Duration, Instant};
+
+/// How a transport failed. Each variant reads as a sentence a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The PC/SC service is not running.
+    #[error("the PC/SC service is not running: start it with `pcscd -f &` (or `systemctl start pcscd`)")]
+    NoService,
+    /// No readers are attached.
+    #[error("no smart card readers found")]
+    NoReaders,
+    /// No reader matches what the user asked for.
+    #[error("no reader matches {wanted:?}; readers: {available}")]
+    NoSuchReader {
+        /// What the user asked for (`-r`).
+        wanted: String,
+        /// The readers that exist, for the message.
+        available: String,
+    },
+    /// The reader is empty.
+    #[error("no card in reader {reader:?}")]
+    NoCard {
+        /// The reader's name.
+        reader: String,
+    },
+    /// The card went away during the session.
+    #[error("the card was removed from reader {reader:?}")]
+    CardRemoved {
+        /// The reader's name.
+        reader: String,
+    },
+    /// Another process holds the card exclusively.
+    #[error("reader {reader:?} is in use by another program (sharing violation)")]
+    SharingViolation {
+        /// The reader's name.
+        reader: String,
+    },
+    /// A command that cannot be sent (too short, too long for the transport).
+    #[error("cannot send this command: {0}")]
+    BadCommand(String),
+    /// The card answered something that is not an R-APDU (fewer than two bytes).
+    #[error("the card answered {0} bytes, which is not a response APDU")]
+    BadResponse(usize),
+    /// Any other failure, with the layer's own description.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// How to reset a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetKind {
+    /// Power the card off and on again.
+    Cold,
+    /// Warm reset (ISO 7816-3 §6.2.3).
+    Warm,
+}
+
+/// A card in a reader, as the host sees it: raw APDUs in, raw R-APDUs out.
+///
+/// Implementations do not interpret status words; [`Exchanger`] does that on top.
+pub trait Transport {
+    /// A name for the reader, for messages and logs.
+    fn name(&self) -> String;
+    /// The card's answer to reset.
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError>;
+    /// Sends one C-APDU and returns the R-APDU (data followed by SW1 SW2).
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
+    /// Resets the card and returns the new ATR.
+    fn reset(&mut self, kind: ResetKind) -> Result<Vec<u8>, TransportError>;
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        (**self).atr()
+    }
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        (**self).transmit(command)
+    }
+    fn reset(&mut self, kind: ResetKind) -> Result<Vec<u8>, TransportError> {
+        (**self).reset(kind)
+    }
+}
+
+/// One physical command/response pair, with how long the card took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// The C-APDU as sent.
+    pub command: Vec<u8>,
+    /// The R-APDU as received.
+    pub response: Vec<u8>,
+    /// Time from send to answer.
+    pub elapsed: Duration,
+}
+
+/// The result of one logical command: the assembled response and the exchanges it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Response data, assembled across GET RESPONSE rounds.
+    pub data: Vec<u8>,
+    /// The final status word.
+    pub sw: u16,
+    /// Every physical exchange, in order (one when nothing needed following up).
+    pub exchanges: Vec<Exchange>,
+}
+
+/// What [`Exchanger`] does on the caller's behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeOptions {
+    /// Follow `61xx` with GET RESPONSE (ISO 7816-4 §7.6.1) until the card stops asking.
+    pub get_response: bool,
+    /// Resend the command with Le = SW2 after `6Cxx` (ISO 7816-3 §12.2.4 / 7816-4 §5.6).
+    pub fix_le: bool,
+    /// CLA for GET RESPONSE: `None` keeps the command's class byte (channel bits included).
+    pub get_response_cla: Option<u8>,
+    /// Upper bound on follow-up exchanges for one command, so a card that loops cannot hang the host.
+    pub max_rounds: usize,
+}
+
+impl Default for ExchangeOptions {
+    fn default() -> Self {
+        Self { get_response: true, fix_le: true, get_response_cla: None, max_rounds: 256 }
+    }
+}
+
+impl ExchangeOptions {
+    /// Raw mode: every status word goes back to the caller untouched.
+    pub const RAW: ExchangeOptions =
+        ExchangeOptions { get_response: false, fix_le: false, get_response_cla: None, max_rounds: 1 };
+}
+
+/// Runs logical commands over a [`Transport`], following up `61xx` and `6Cxx` as configured.
+#[derive(Debug)]
+pub struct Exchanger<T> {
+    transport: T,
+    /// What to follow up automatically.
+    pub options: ExchangeOptions,
+}
+
+impl<T: Transport> Exchanger<T> {
+    /// Wraps a transport with the default options (follow `61xx` and `6Cxx`).
+    pub fn new(transport: T) -> Self {
+        Self { transport, options: ExchangeOptions::default() }
+    }
+
+    /// The underlying transport.
+    pub fn transport(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    /// Consumes the exchanger and returns the transport.
+    pub fn into_inner(self) -> T {
+        self.transport
+    }
+
+    fn round(&mut self, command: &[u8], exchanges: &mut Vec<Exchange>) -> Result<Vec<u8>, TransportError> {
+        let start = Instant::now();
+        let response = self.transport.transmit(command)?;
+        if response.len() < 2 {
+            return Err(TransportError::BadResponse(response.len()));
+        }
+        exchanges.push(Exchange {
+            command: command.to_vec(),
+            response: response.clone(),
+            elapsed: start.elapsed(),
+        });
+        Ok(response)
+    }
+
+    /// Sends one command and follows it up as the options say.
+    pub fn exchange(&mut self, command: &[u8]) -> Result<Outcome, TransportError> {
+        if command.len() < 4 {
+            return Err(TransportError::BadCommand(format!(
+                "a command APDU has at least 4 bytes (CLA INS P1 P2), this one has {}",
+                command.len()
+            )));
+        }
+        let mut exchanges = Vec::new();
+        let mut response = self.round(command, &mut exchanges)?;
+        let mut data = Vec::new();
+        let mut rounds = 1;
+        loop {
+            let (body, sw) = split_sw(&response);
+            let [sw1, sw2] = sw.to_be_bytes();
+            if rounds >= self.options.max_rounds {
+                data.extend_from_slice(body);
+                return Ok(Outcome { data, sw, exchanges });
+            }
+            if sw1 == 0x6C && self.options.fix_le {
+                // ISO 7816-4 §5.6: "wrong Le field; SW2 encodes the exact number of available bytes".
+                let resend = with_le(command, sw2);
+                response = self.round(&resend, &mut exchanges)?;
+            } else if sw1 == 0x61 && self.options.get_response {
+                data.extend_from_slice(body);
+                let cla = self.options.get_response_cla.unwrap_or(command[0] & !0x10);
+                response = self.round(&[cla, 0xC0, 0x00, 0x00, sw2], &mut exchanges)?;
+            } else {
+                data.extend_from_slice(body);
+                return Ok(Outcome { data, sw, exchanges });
+            }
+            rounds += 1;
+        }
+    }
+
+    /// Sends one command and returns the response data, failing unless the status word is `9000`.
+    pub fn expect_ok(&mut self, command: &[u8]) -> Result<Vec<u8>, StatusError> {
+        let outcome = self.exchange(command)?;
+        if outcome.sw == 0x9000 {
+            Ok(outcome.data)
+        } else {
+            Err(StatusError::Status { sw: outcome.sw, command: command.to_vec() })
+        }
+    }
+}
+
+/// A command that went through but was refused by the card, or a transport failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The transport failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The card answered a status word other than `9000`.
+    #[error("the card answered {sw:04X} ({}) to {}", applet::sw::meaning(*sw), hex_upper(command))]
+    Status {
+        /// The status word.
+        sw: u16,
+        /// The command that got it.
+        command: Vec<u8>,
+    },
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Splits an R-APDU into its data and status word. The caller guarantees at least two bytes.
+pub fn split_sw(response: &[u8]) -> (&[u8], u16) {
+    let n = response.len();
+    (&response[..n - 2], u16::from_be_bytes([response[n - 2], response[n - 1]]))
+}
+
+/// The same short command with its Le byte replaced (or appended, for a case 1 or 3 command).
+fn with_le(command: &[u8], le: u8) -> Vec<u8> {
+    let mut out = command.to_vec();
+    match command.len() {
+        4 => out.push(le),
+        5 => out[4] = le,
+        n => {
+            let lc = usize::from(command[4]);
+            if command[4] != 0 && n == 5 + lc {
+                out.push(le);
+            } else {
+                out[n - 1] = le;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A card that answers from a script and records what it was sent.
+    struct Scripted {
+        answers: Vec<Vec<u8>>,
+        sent: Vec<Vec<u8>>,
+    }
+
+    impl Transport for Scripted {
+        fn name(&self) -> String {
+            "scripted".into()
+        }
+        fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+            Ok(vec![0x3B, 0x00])
+        }
+        fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+            self.sent.push(command.to_vec());
+            if self.answers.is_empty() {
+                return Err(TransportError::Other("script exhausted".into()));
+            }
+            Ok(self.answers.remove(0))
+        }
+        fn reset(&mut self, _: ResetKind) -> Result<Vec<u8>, TransportError> {
+            self.atr()
+        }
+    }
+
+    fn h(s: &str) -> Vec<u8> {
+        hex::decode(s.replace(' ', "")).unwrap()
+    }
+
+    #[test]
+    fn follows_61xx_with_get_response_and_assembles_the_data() {
+        let card = Scripted { answers: vec![h("0102 6103"), h("030405 9000")], sent: vec![] };
+        let mut ex = Exchanger::new(card);
+        let out = ex.exchange(&h("01B0000000")).unwrap();
+        assert_eq!(out.data, h("0102030405"));
+        assert_eq!(out.sw, 0x9000);
+        assert_eq!(ex.transport().sent[1], h("01C0000003"), "GET RESPONSE keeps the channel bits");
+        assert_eq!(out.exchanges.len(), 2);
+    }
+
+    #[test]
+    fn resends_with_the_right_le_after_6cxx() {
+        let card =
+            Scripted { answers: vec![h("6C10"), h("00112233445566778899AABBCCDDEEFF 9000")], sent: vec![] };
+        let mut ex = Exchanger::new(card);
+        let out = ex.exchange(&h("00CA9F7F00")).unwrap();
+        assert_eq!(ex.transport().sent[1], h("00CA9F7F10"));
+        assert_eq!(out.data.len(), 16);
+    }
+
+    #[test]
+    fn raw_mode_returns_61xx_untouched() {
+        let card = Scripted { answers: vec![h("6110")], sent: vec![] };
+        let mut ex = Exchanger::new(card);
+        ex.options = ExchangeOptions::RAW;
+        let out = ex.exchange(&h("00B0000000")).unwrap();
+        assert_eq!(out.sw, 0x6110);
+        assert_eq!(ex.transport().sent.len(), 1);
+    }
+
+    #[test]
+    fn a_card_that_always_says_61xx_cannot_hang_the_host() {
+        let card = Scripted { answers: vec![h("6101"); 400], sent: vec![] };
+        let mut ex = Exchanger::new(card);
+        let out = ex.exchange(&h("00B0000000")).unwrap();
+        assert_eq!(out.exchanges.len(), ExchangeOptions::default().max_rounds);
+        assert_eq!(out.sw, 0x6101);
+    }
+
+    #[test]
+    fn le_is_placed_after_the_data_of_a_case_3_command() {
+        assert_eq!(with_le(&h("00A4040002A000"), 0x20), h("00A4040002A00020"));
+        assert_eq!(with_le(&h("00A4040002A00000"), 0x20), h("00A4040002A00020"));
+        assert_eq!(with_le(&h("00B00000"), 0x08), h("00B0000008"));
+    }
+}

@@ -1,0 +1,1 @@
+//! Shared harness for the end-to-end and interop tests in `tests/tests/`.
