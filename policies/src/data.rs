@@ -115,6 +115,47 @@ impl fmt::Display for Mcc {
     }
 }
 
+/// A UTC calendar date and time of day, to and from UTC seconds: how EMV tags 9A and 9F21 carry
+/// the transaction time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcDateTime {
+    /// The year (proleptic Gregorian).
+    pub year: i16,
+    /// 1 to 12.
+    pub month: i8,
+    /// 1 to 31.
+    pub day: i8,
+    /// 0 to 23.
+    pub hour: i8,
+    /// 0 to 59.
+    pub minute: i8,
+    /// 0 to 59.
+    pub second: i8,
+}
+
+impl UtcDateTime {
+    /// The UTC date and time at `seconds` since 1970, or `None` outside the years −9999..=9999.
+    pub fn from_seconds(seconds: i64) -> Option<UtcDateTime> {
+        let dt = jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::from_second(seconds).ok()?);
+        Some(UtcDateTime {
+            year: dt.year(),
+            month: dt.month(),
+            day: dt.day(),
+            hour: dt.hour(),
+            minute: dt.minute(),
+            second: dt.second(),
+        })
+    }
+
+    /// Seconds since 1970, or `None` if the fields are not a real date and time (31 April, 24:00).
+    pub fn to_seconds(&self) -> Option<i64> {
+        let date = jiff::civil::Date::new(self.year, self.month, self.day).ok()?;
+        let time = jiff::civil::Time::new(self.hour, self.minute, self.second, 0).ok()?;
+        let ts = jiff::tz::TimeZone::UTC.to_timestamp(date.to_datetime(time)).ok()?;
+        Some(ts.as_second())
+    }
+}
+
 /// The data a terminal supplies with a service command. Every field is optional: a rule that needs
 /// a field the terminal did not send fails with a "missing service data" reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -291,6 +332,16 @@ mod tests {
         assert!(matches!(MerchantId::new(" A"), Err(IdError::BadCharacter(_))));
         assert!(matches!(MerchantId::new("caf\u{e9}"), Err(IdError::BadCharacter(_))));
         assert!(matches!(MerchantId::new("a\tb"), Err(IdError::BadCharacter(_))));
+    }
+
+    #[test]
+    fn utc_date_times_convert_both_ways() {
+        let t = UtcDateTime { year: 2026, month: 11, day: 28, hour: 10, minute: 0, second: 0 };
+        assert_eq!(t.to_seconds(), Some(1_795_860_000));
+        assert_eq!(UtcDateTime::from_seconds(1_795_860_000), Some(t));
+        assert_eq!(UtcDateTime { day: 31, month: 4, ..t }.to_seconds(), None);
+        assert_eq!(UtcDateTime { hour: 24, ..t }.to_seconds(), None);
+        assert_eq!(UtcDateTime::from_seconds(i64::MAX), None);
     }
 
     #[test]

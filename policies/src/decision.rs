@@ -108,6 +108,19 @@ pub struct DecisionRecord {
     pub reasons: Vec<Reason>,
 }
 
+impl DecisionRecord {
+    /// The record of a service whose command data could not be read as service data: denied with
+    /// [`ReasonCode::MalformedData`] and status word `6A80`, before any rule was checked.
+    pub fn malformed_data(service: &Service, message: String) -> DecisionRecord {
+        DecisionRecord {
+            service: service.name().to_owned(),
+            outcome: Outcome::Deny,
+            status_word: sw::WRONG_DATA,
+            reasons: vec![Reason { code: ReasonCode::MalformedData, message }],
+        }
+    }
+}
+
 /// Decides whether `service` may run with `data`, given the card's `counters` for it and its
 /// `security` state. Pure and cheap: on the allow path it allocates nothing.
 ///

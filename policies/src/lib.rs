@@ -31,7 +31,7 @@ pub mod service;
 pub use amount::AmountRule;
 pub use counters::{Counters, ServiceCounters, record_use};
 pub use currency::{Currency, Money};
-pub use data::{Mcc, MerchantId, SecurityState, ServiceData, TerminalId};
+pub use data::{Mcc, MerchantId, SecurityState, ServiceData, TerminalId, UtcDateTime};
 pub use decision::{Decision, DecisionRecord, Outcome, decide};
 pub use file::{PolicyError, PolicyErrors};
 pub use frequency::{Limit, OfflineRule, Period};

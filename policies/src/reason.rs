@@ -52,6 +52,9 @@ macro_rules! reason_codes {
 }
 
 reason_codes! {
+    /// The command's service data is malformed (bad BER-TLV, wrong length, bad BCD); found by the
+    /// card runtime before the rules are checked.
+    MalformedData = 0x0001, "data.malformed", sw::WRONG_DATA;
     /// The service is disabled in the policy.
     ServiceDisabled = 0x0101, "service.disabled", sw::CONDITIONS_NOT_SATISFIED;
     /// The terminal sent no (usable) transaction time, and a rule needs it.
@@ -176,7 +179,7 @@ mod tests {
             assert_eq!(ReasonCode::from_number(a.number()), Some(*a));
             assert_eq!(ReasonCode::from_name(a.name()), Some(*a));
             let kind = a.name().split('.').next().unwrap();
-            assert!(["service", "time", "location", "amount", "frequency", "offline", "payee", "terminal"]
+            assert!(["data", "service", "time", "location", "amount", "frequency", "offline", "payee", "terminal"]
                 .contains(&kind));
         }
         assert_eq!(ReasonCode::from_number(0x9999), None);
@@ -185,7 +188,7 @@ mod tests {
     #[test]
     fn missing_data_is_6a80_pin_is_6982_advice_is_9000() {
         for c in ReasonCode::ALL {
-            let expected = if c.name().ends_with("missing") {
+            let expected = if c.name().ends_with("missing") || *c == ReasonCode::MalformedData {
                 sw::WRONG_DATA
             } else if *c == ReasonCode::PinRequired {
                 sw::SECURITY_STATUS_NOT_SATISFIED
