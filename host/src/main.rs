@@ -26,6 +26,9 @@ enum Command {
     Card(cli::card::CardCommand),
     /// Send APDUs to a card and print the responses with their status words.
     Apdu(cli::apdu::Args),
+    /// Check policy files and explain the gate's decisions, without a card.
+    #[command(subcommand)]
+    Policy(cli::policy::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Card(cmd) => cli::card::run(cmd),
         Command::Apdu(args) => cli::apdu::run(args),
+        Command::Policy(cmd) => cli::policy::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -102,7 +102,8 @@ pub struct DecisionRecord {
     pub service: String,
     /// The outcome.
     pub outcome: Outcome,
-    /// The status word answered (9000 when allowed).
+    /// The status word answered (9000 when allowed); in JSON a hex string such as `"6985"`.
+    #[serde(with = "hex_word")]
     pub status_word: u16,
     /// The reasons, as [`Decision::reasons`].
     pub reasons: Vec<Reason>,
@@ -118,6 +119,22 @@ impl DecisionRecord {
             status_word: sw::WRONG_DATA,
             reasons: vec![Reason { code: ReasonCode::MalformedData, message }],
         }
+    }
+}
+
+mod hex_word {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(word: &u16, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{word:04X}"))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+        let text = String::deserialize(d)?;
+        u16::from_str_radix(&text, 16)
+            .ok()
+            .filter(|_| text.len() == 4)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a status word such as 6985")))
     }
 }
 

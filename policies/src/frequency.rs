@@ -128,12 +128,12 @@ fn parse_duration(text: &str) -> Result<u64, String> {
     Ok(total)
 }
 
-/// Writes seconds as the shortest `7d`, `1h30m`, `90s`-style duration.
+/// Writes seconds as a `7d`, `24h`, `1h30m`, `90s`-style duration (days from two days up).
 pub fn format_duration(seconds: u32) -> String {
     let mut out = String::new();
     let mut rest = seconds;
     for (unit, suffix) in [(86_400, 'd'), (3_600, 'h'), (60, 'm'), (1, 's')] {
-        if rest >= unit {
+        if rest >= unit && (unit != 86_400 || rest >= 2 * 86_400) {
             out.push_str(&format!("{}{suffix}", rest / unit));
             rest %= unit;
         }
@@ -278,6 +278,8 @@ mod tests {
         assert_eq!(Period::parse("rolling 1h30m").unwrap(), Period::Rolling { seconds: 5_400 });
         assert_eq!(Period::parse("rolling 7d").unwrap().to_string(), "rolling 7d");
         assert_eq!(Period::Rolling { seconds: 5_400 }.to_string(), "rolling 1h30m");
+        assert_eq!(Period::Rolling { seconds: 86_400 }.to_string(), "rolling 24h");
+        assert_eq!(Period::Rolling { seconds: 2 * 86_400 + 60 }.to_string(), "rolling 2d1m");
         for bad in ["daily", "rolling", "rolling 0s", "rolling 30m1h", "rolling 1h1h", "rolling 5", "rolling 401d", "rolling 1x"] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }

@@ -2,6 +2,7 @@
 
 pub mod apdu;
 pub mod card;
+pub mod policy;
 
 /// Logs go to stderr so that stdout stays machine-readable (QR codes, JSON).
 pub fn init_logging(verbose: u8) {
