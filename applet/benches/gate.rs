@@ -32,13 +32,13 @@ fn measure(name: &str, iterations: u32, mut f: impl FnMut()) -> f64 {
     best
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/examples/transit.toml");
-    let policy = Policy::parse(&std::fs::read_to_string(path).expect("example policy"), path).expect("valid");
-    let fare = policy.service("metro-fare").expect("metro-fare");
+    let policy = Policy::parse(&std::fs::read_to_string(path)?, path)?;
+    let fare = policy.service("metro-fare").ok_or("no metro-fare service")?;
     let words = "amount=4.00 currency=CNY time=2026-11-28T00:00:00Z lat=31.2330 lon=121.4750 mcc=4111 terminal=GATE0001";
-    let data = ServiceData::parse(words.split_whitespace()).expect("data");
-    let field = service_data::to_tlv(&data).expect("tlv");
+    let data = ServiceData::parse(words.split_whitespace())?;
+    let field = service_data::to_tlv(&data)?;
     let late = ServiceData { time: data.time.map(|t| t + 16 * 3600), amount: None, ..data };
     let mut counters = Counters::new();
     let mut c = counters.get("metro-fare").clone();
@@ -67,7 +67,10 @@ fn main() {
     });
     let command = ServiceCommand { aid: &aid, ins: 0x54, p1: 0, p2: 0, data: &field };
     let check = measure("gate::check allow", n, || {
-        black_box(matches!(gate::check(&policy, black_box(command), &counters, security), gate::Gate::Allow { .. }));
+        black_box(matches!(
+            gate::check(&policy, black_box(command), &counters, security),
+            gate::Gate::Allow { .. }
+        ));
     });
     println!(
         "ratios to the tlv walk: from_tlv {:.1}x, decide allow {:.1}x, decide deny {:.1}x, gate::check {:.1}x",
@@ -76,4 +79,5 @@ fn main() {
         deny / walk,
         check / walk
     );
+    Ok(())
 }

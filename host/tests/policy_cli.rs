@@ -1,5 +1,7 @@
 //! `cardgate policy check` and `cardgate policy explain`, run as a user runs them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers: a failed unwrap is a failed test")]
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 
@@ -19,7 +21,9 @@ fn check_summarises_a_valid_policy() {
         .success()
         .stdout(predicate::str::contains("valid policy, 2 services"))
         .stdout(predicate::str::contains("binds applet A0000008580301 INS 40 P1 02"))
-        .stdout(predicate::str::contains("time (Europe/Berlin): from 2026-03-01 to 2026-12-31, on mon, tue, wed, thu, fri, at 07:00-20:00"))
+        .stdout(predicate::str::contains(
+            "time (Europe/Berlin): from 2026-03-01 to 2026-12-31, on mon, tue, wed, thu, fri, at 07:00-20:00",
+        ))
         .stdout(predicate::str::contains("frequency (Europe/Berlin): at most 4 uses per calendar day"));
 }
 
@@ -40,7 +44,9 @@ fn check_reports_every_error_with_its_position() {
         .code(1)
         .stdout("")
         .stderr(predicate::str::contains(format!("{shown}:6:12: `CNX` is not an ISO 4217 currency code")))
-        .stderr(predicate::str::contains(format!("{shown}:9:9: impossible range: `upper` 2 is below `lower` 5")))
+        .stderr(predicate::str::contains(format!(
+            "{shown}:9:9: impossible range: `upper` 2 is below `lower` 5"
+        )))
         .stderr(predicate::str::contains("is not a valid policy (2 errors)"));
 }
 
@@ -72,8 +78,12 @@ fn explain_denies_with_every_reason_and_exit_3() {
         .args(["mcc=4111", "terminal=GATE0666"])
         .assert()
         .code(3)
-        .stdout(predicate::str::contains("decision: DENY (status word 6985: Conditions of use not satisfied)"))
-        .stdout(predicate::str::contains("time.hour-not-allowed [0205]: the local time 23:45 (Asia/Shanghai)"))
+        .stdout(predicate::str::contains(
+            "decision: DENY (status word 6985: Conditions of use not satisfied)",
+        ))
+        .stdout(predicate::str::contains(
+            "time.hour-not-allowed [0205]: the local time 23:45 (Asia/Shanghai)",
+        ))
         .stdout(predicate::str::contains("location.inside-denied [0303]"))
         .stdout(predicate::str::contains("amount.above-maximum [0404]: the amount 25.00 CNY is above"))
         .stdout(predicate::str::contains("terminal.denied [0703]: terminal GATE0666 is denied"));
@@ -94,13 +104,21 @@ fn explain_takes_tlv_prior_uses_and_pin_state() {
         }
         cmd.assert()
     };
-    run(false, &[]).code(3).stdout(predicate::str::contains("status word 6982")).stdout(predicate::str::contains(
-        "amount.pin-required [0405]: the amount 600.00 CNY is above the CVM limit 300.00 CNY",
-    ));
+    run(false, &[]).code(3).stdout(predicate::str::contains("status word 6982")).stdout(
+        predicate::str::contains(
+            "amount.pin-required [0405]: the amount 600.00 CNY is above the CVM limit 300.00 CNY",
+        ),
+    );
     run(true, &[]).success().stdout(predicate::str::contains("decision: ALLOW, GO ONLINE").not());
-    run(true, &["time=2026-11-28T01:00:00Z amount=2000 currency=CNY online=yes", "time=2026-11-28T02:00:00Z amount=2500 currency=CNY online=yes"])
-        .code(3)
-        .stdout(predicate::str::contains("to 5100.00 CNY, above the limit 5000.00 CNY"));
+    run(
+        true,
+        &[
+            "time=2026-11-28T01:00:00Z amount=2000 currency=CNY online=yes",
+            "time=2026-11-28T02:00:00Z amount=2500 currency=CNY online=yes",
+        ],
+    )
+    .code(3)
+    .stdout(predicate::str::contains("to 5100.00 CNY, above the limit 5000.00 CNY"));
 }
 
 #[test]

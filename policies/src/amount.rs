@@ -30,7 +30,10 @@ impl AmountRule {
         };
         if amount.currency != self.currency {
             out.push(ReasonCode::WrongCurrency, || {
-                format!("the amount is in {}, but this service accepts only {}", amount.currency, self.currency)
+                format!(
+                    "the amount is in {}, but this service accepts only {}",
+                    amount.currency, self.currency
+                )
             });
             return;
         }
@@ -44,12 +47,12 @@ impl AmountRule {
                 format!("the amount {amount} is above the per-transaction maximum {max}")
             });
         }
-        if let Some(cvm) = self.cvm_limit.filter(|c| amount.minor_units > c.minor_units) {
-            if !security.pin_verified {
-                out.push(ReasonCode::PinRequired, || {
-                    format!("the amount {amount} is above the CVM limit {cvm}: verify the cardholder PIN first")
-                });
-            }
+        if let Some(cvm) = self.cvm_limit.filter(|c| amount.minor_units > c.minor_units)
+            && !security.pin_verified
+        {
+            out.push(ReasonCode::PinRequired, || {
+                format!("the amount {amount} is above the CVM limit {cvm}: verify the cardholder PIN first")
+            });
         }
     }
 }

@@ -140,13 +140,21 @@ impl WindowCounter {
     }
 
     /// The counter after one more use at `now` with `amount` minor units.
-    fn record(counter: Option<&WindowCounter>, period: Period, now: i64, local: DateTime, amount: u64) -> WindowCounter {
+    fn record(
+        counter: Option<&WindowCounter>,
+        period: Period,
+        now: i64,
+        local: DateTime,
+        amount: u64,
+    ) -> WindowCounter {
         let counter = counter.filter(|c| c.matches(period));
         match period {
             Period::Rolling { seconds } => {
                 let start = now.saturating_sub(i64::from(seconds));
                 let mut log: Vec<LogEntry> = match counter {
-                    Some(WindowCounter::Rolling { log, .. }) => log.iter().copied().filter(|e| e.time > start).collect(),
+                    Some(WindowCounter::Rolling { log, .. }) => {
+                        log.iter().copied().filter(|e| e.time > start).collect()
+                    }
                     _ => Vec::new(),
                 };
                 let at = log.partition_point(|e| e.time <= now);
@@ -223,7 +231,10 @@ mod tests {
         let t0 = 1_795_860_000; // 2026-11-28T10:00Z
         let c1 = WindowCounter::record(None, Period::Day, t0, local(t0), 100);
         let c2 = WindowCounter::record(Some(&c1), Period::Day, t0 + 60, local(t0 + 60), 50);
-        assert_eq!(WindowCounter::usage_of(Some(&c2), Period::Day, t0 + 120, local(t0 + 120)), Usage { uses: 2, amount: 150 });
+        assert_eq!(
+            WindowCounter::usage_of(Some(&c2), Period::Day, t0 + 120, local(t0 + 120)),
+            Usage { uses: 2, amount: 150 }
+        );
         // Next day: a fresh period.
         let next = t0 + day;
         assert_eq!(WindowCounter::usage_of(Some(&c2), Period::Day, next, local(next)), Usage::default());
@@ -242,8 +253,14 @@ mod tests {
         let t0 = 1_795_860_000;
         let mut c = WindowCounter::record(None, w, t0, local(t0), 10);
         c = WindowCounter::record(Some(&c), w, t0 + 1_800, local(t0 + 1_800), 20);
-        assert_eq!(WindowCounter::usage_of(Some(&c), w, t0 + 3_599, local(t0)), Usage { uses: 2, amount: 30 });
-        assert_eq!(WindowCounter::usage_of(Some(&c), w, t0 + 3_600, local(t0)), Usage { uses: 1, amount: 20 });
+        assert_eq!(
+            WindowCounter::usage_of(Some(&c), w, t0 + 3_599, local(t0)),
+            Usage { uses: 2, amount: 30 }
+        );
+        assert_eq!(
+            WindowCounter::usage_of(Some(&c), w, t0 + 3_600, local(t0)),
+            Usage { uses: 1, amount: 20 }
+        );
         c = WindowCounter::record(Some(&c), w, t0 + 3_700, local(t0), 5);
         let WindowCounter::Rolling { log, .. } = &c else { panic!("rolling") };
         assert_eq!(log.len(), 2, "the first use was pruned");
@@ -251,10 +268,10 @@ mod tests {
 
     /// Uses in (now − w, ∞): the exact count a perfect log would give.
     fn exact(history: &[(i64, u64)], now: i64, w: i64) -> Usage {
-        history.iter().filter(|(t, _)| *t > now - w).fold(Usage::default(), |u, (_, a)| Usage {
-            uses: u.uses + 1,
-            amount: u.amount + a,
-        })
+        history
+            .iter()
+            .filter(|(t, _)| *t > now - w)
+            .fold(Usage::default(), |u, (_, a)| Usage { uses: u.uses + 1, amount: u.amount + a })
     }
 
     proptest! {

@@ -247,7 +247,12 @@ impl ServiceData {
         }
         if let Some(t) = time {
             let ts: jiff::Timestamp = t.parse().map_err(|e| {
-                bad("time", format!("`{t}` is not an RFC 3339 time with an offset, such as 2026-11-28T10:00:00Z ({e})"))
+                bad(
+                    "time",
+                    format!(
+                        "`{t}` is not an RFC 3339 time with an offset, such as 2026-11-28T10:00:00Z ({e})"
+                    ),
+                )
             })?;
             data.time = Some(ts.as_second());
         }
@@ -326,7 +331,10 @@ mod tests {
     fn short_ids_check_length_and_characters() {
         assert_eq!(MerchantId::new("SHOP-0001").unwrap().as_str(), "SHOP-0001");
         assert_eq!(&TerminalId::new("POS1").unwrap().padded(), b"POS1    ");
-        assert_eq!(TerminalId::new("POS000017"), Err(IdError::TooLong { text: "POS000017".into(), len: 9, max: 8 }));
+        assert_eq!(
+            TerminalId::new("POS000017"),
+            Err(IdError::TooLong { text: "POS000017".into(), len: 9, max: 8 })
+        );
         assert_eq!(MerchantId::new(""), Err(IdError::Empty));
         assert_eq!(MerchantId::new("   "), Err(IdError::Empty));
         assert!(matches!(MerchantId::new(" A"), Err(IdError::BadCharacter(_))));

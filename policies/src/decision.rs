@@ -143,16 +143,26 @@ mod hex_word {
 ///
 /// All rules are checked and every failure reported; a rule that needs service data the terminal did
 /// not send fails with a `*.missing` reason (reported once per field).
-pub fn decide(service: &Service, data: &ServiceData, counters: &ServiceCounters, security: SecurityState) -> Decision {
+pub fn decide(
+    service: &Service,
+    data: &ServiceData,
+    counters: &ServiceCounters,
+    security: SecurityState,
+) -> Decision {
     let mut out = Reasons::default();
     if service.disabled {
-        out.push(ReasonCode::ServiceDisabled, || format!("the service \"{}\" is disabled by the policy", service.name));
+        out.push(ReasonCode::ServiceDisabled, || {
+            format!("the service \"{}\" is disabled by the policy", service.name)
+        });
     }
     let moment = data.time.and_then(|t| service.zone.civil(t).map(|local| (t, local)));
-    let time_missing = |out: &mut Reasons| match data.time {
-        None => out.missing(ReasonCode::TimeMissing, "the terminal sent no transaction time (tags 9A and 9F21)"),
-        Some(_) => out.missing(ReasonCode::TimeMissing, "the transaction time is outside the years -9999 to 9999"),
-    };
+    let time_missing =
+        |out: &mut Reasons| match data.time {
+            None => out
+                .missing(ReasonCode::TimeMissing, "the terminal sent no transaction time (tags 9A and 9F21)"),
+            Some(_) => out
+                .missing(ReasonCode::TimeMissing, "the transaction time is outside the years -9999 to 9999"),
+        };
     if let Some(rule) = &service.time {
         match moment {
             Some((_, local)) => rule.check(local, &service.zone, &mut out),

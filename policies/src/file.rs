@@ -203,7 +203,9 @@ impl<'de> Deserialize<'de> for AmountText {
         impl Visitor<'_> for V {
             type Value = AmountText;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an amount as a string such as \"12.50\" (not a float: floats cannot hold cents exactly)")
+                f.write_str(
+                    "an amount as a string such as \"12.50\" (not a float: floats cannot hold cents exactly)",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<AmountText, E> {
                 Ok(AmountText(v.to_owned()))
@@ -263,7 +265,10 @@ impl Policy {
             None => errors.at(0..0, format!("the policy must start with `version = {FORMAT_VERSION}`")),
             Some(v) if *v.get_ref() != FORMAT_VERSION => errors.at(
                 v.span(),
-                format!("policy format version {} is not supported; this cardgate reads version {FORMAT_VERSION}", v.get_ref()),
+                format!(
+                    "policy format version {} is not supported; this cardgate reads version {FORMAT_VERSION}",
+                    v.get_ref()
+                ),
             ),
             Some(_) => {}
         }
@@ -275,7 +280,9 @@ impl Policy {
         entries.sort_by_key(|(name, _)| name.span().start);
         let mut services: Vec<(Service, Vec<Range<usize>>)> = Vec::new();
         for (name, raw_service) in entries {
-            let Some(service) = read_service(&mut errors, &name, raw_service, &default_zone) else { continue };
+            let Some(service) = read_service(&mut errors, &name, raw_service, &default_zone) else {
+                continue;
+            };
             let (service, ins_spans) = service;
             for (i, binding) in service.bindings.iter().enumerate() {
                 let clash = services.iter().find_map(|(other, _)| {
@@ -308,7 +315,10 @@ impl Policy {
 
 fn byte(errors: &mut Errors<'_>, value: &Spanned<i64>, what: &str) -> Option<u8> {
     let v = *value.get_ref();
-    errors.check(value.span(), u8::try_from(v).map_err(|_| format!("{what} {v} is not a byte (0 to 255, such as 0x50)")))
+    errors.check(
+        value.span(),
+        u8::try_from(v).map_err(|_| format!("{what} {v} is not a byte (0 to 255, such as 0x50)")),
+    )
 }
 
 fn read_service(
@@ -346,7 +356,10 @@ fn read_service(
         let Some(ins) = byte(errors, value, "INS") else { continue };
         // ISO 7816-3 §10.3.2: 6X and 9X are procedure bytes / status bytes, never instructions.
         if ins & 0xF0 == 0x60 || ins & 0xF0 == 0x90 {
-            errors.at(value.span(), format!("INS {ins:02X} is invalid: 6X and 9X are not instructions (ISO 7816-3 §10.3.2)"));
+            errors.at(
+                value.span(),
+                format!("INS {ins:02X} is invalid: 6X and 9X are not instructions (ISO 7816-3 §10.3.2)"),
+            );
             continue;
         }
         if seen.contains(&ins) {
@@ -371,7 +384,10 @@ fn read_service(
         for (i, raw_fence) in raw.geofence.into_iter().enumerate() {
             let Some((fence, span)) = read_geofence(errors, i, raw_fence) else { continue };
             if fences.iter().any(|g| g.name == fence.name) {
-                errors.at(span, format!("service `{}` has two geofences named \"{}\"", name.get_ref(), fence.name));
+                errors.at(
+                    span,
+                    format!("service `{}` has two geofences named \"{}\"", name.get_ref(), fence.name),
+                );
             }
             fences.push(fence);
         }
@@ -418,7 +434,8 @@ fn read_date(errors: &mut Errors<'_>, value: &Spanned<toml::Value>) -> Option<ji
         toml::Value::String(s) => s.clone(),
         toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt.to_string(),
         other => {
-            errors.at(value.span(), format!("`{other}` is not a date: write a local date such as 2026-01-01"));
+            errors
+                .at(value.span(), format!("`{other}` is not a date: write a local date such as 2026-01-01"));
             return None;
         }
     };
@@ -429,10 +446,10 @@ fn read_date(errors: &mut Errors<'_>, value: &Spanned<toml::Value>) -> Option<ji
 fn read_time(errors: &mut Errors<'_>, raw: RawTime) -> Option<TimeRule> {
     let from = raw.from.as_ref().and_then(|v| read_date(errors, v));
     let until = raw.until.as_ref().and_then(|v| read_date(errors, v));
-    if let (Some(f), Some(u), Some(span)) = (from, until, raw.until.as_ref().map(Spanned::span)) {
-        if f > u {
-            errors.at(span, format!("impossible range: `until` {u} is before `from` {f}"));
-        }
+    if let (Some(f), Some(u), Some(span)) = (from, until, raw.until.as_ref().map(Spanned::span))
+        && f > u
+    {
+        errors.at(span, format!("impossible range: `until` {u} is before `from` {f}"));
     }
     let days = raw.days.as_ref().map(|list| {
         if list.get_ref().is_empty() {
@@ -449,7 +466,10 @@ fn read_time(errors: &mut Errors<'_>, raw: RawTime) -> Option<TimeRule> {
     let mut hours = Vec::new();
     if let Some(list) = &raw.hours {
         if list.get_ref().is_empty() {
-            errors.at(list.span(), "`hours` is empty, so the service could never run; give at least one window");
+            errors.at(
+                list.span(),
+                "`hours` is empty, so the service could never run; give at least one window",
+            );
         }
         for h in list.get_ref() {
             hours.extend(errors.check(h.span(), HourWindow::parse(h.get_ref())));
@@ -472,7 +492,11 @@ fn degrees(errors: &mut Errors<'_>, lat: &Spanned<f64>, lon: &Spanned<f64>) -> O
     if ok { Point::from_degrees(la, lo).ok() } else { None }
 }
 
-fn read_geofence(errors: &mut Errors<'_>, index: usize, raw: Spanned<RawGeofence>) -> Option<(Geofence, Range<usize>)> {
+fn read_geofence(
+    errors: &mut Errors<'_>,
+    index: usize,
+    raw: Spanned<RawGeofence>,
+) -> Option<(Geofence, Range<usize>)> {
     let span = raw.span();
     let raw = raw.into_inner();
     let name = raw.name.as_ref().map_or_else(|| format!("geofence {}", index + 1), |n| n.get_ref().clone());
@@ -502,7 +526,8 @@ fn read_geofence(errors: &mut Errors<'_>, index: usize, raw: Spanned<RawGeofence
                 p.get_ref().iter().map(|v| degrees(errors, &v.get_ref().lat, &v.get_ref().lon)).collect();
             if points.iter().all(Option::is_some) {
                 let vertices = points.into_iter().flatten().collect();
-                errors.check(p.span(), Polygon::new(vertices).map_err(|e| format!("polygon \"{name}\": {e}")))
+                errors
+                    .check(p.span(), Polygon::new(vertices).map_err(|e| format!("polygon \"{name}\": {e}")))
                     .map(Shape::Polygon)
             } else {
                 None
@@ -528,16 +553,19 @@ fn money(errors: &mut Errors<'_>, value: &Spanned<AmountText>, currency: Currenc
 fn read_amount(errors: &mut Errors<'_>, raw: RawAmount) -> Option<AmountRule> {
     let code = raw.currency.get_ref();
     let Some(currency) = Currency::from_alpha(code) else {
-        errors.at(raw.currency.span(), format!("`{code}` is not an ISO 4217 currency code (such as CNY, USD, EUR)"));
+        errors.at(
+            raw.currency.span(),
+            format!("`{code}` is not an ISO 4217 currency code (such as CNY, USD, EUR)"),
+        );
         return None;
     };
     let min = raw.min.as_ref().and_then(|v| money(errors, v, currency));
     let max = raw.max.as_ref().and_then(|v| money(errors, v, currency));
     let cvm_limit = raw.cvm_limit.as_ref().and_then(|v| money(errors, v, currency));
-    if let (Some(lo), Some(hi), Some(span)) = (min, max, raw.max.as_ref().map(Spanned::span)) {
-        if lo.minor_units > hi.minor_units {
-            errors.at(span, format!("impossible range: `max` {hi} is below `min` {lo}"));
-        }
+    if let (Some(lo), Some(hi), Some(span)) = (min, max, raw.max.as_ref().map(Spanned::span))
+        && lo.minor_units > hi.minor_units
+    {
+        errors.at(span, format!("impossible range: `max` {hi} is below `min` {lo}"));
     }
     Some(AmountRule { currency, min, max, cvm_limit })
 }
@@ -583,10 +611,10 @@ fn read_offline(errors: &mut Errors<'_>, raw: Spanned<RawOffline>) -> Option<Off
     let raw = raw.into_inner();
     let lower = raw.lower.as_ref().and_then(|v| count(errors, v, "lower", 0));
     let upper = raw.upper.as_ref().and_then(|v| count(errors, v, "upper", 0));
-    if let (Some(l), Some(u), Some(s)) = (lower, upper, raw.upper.as_ref().map(Spanned::span)) {
-        if l > u {
-            errors.at(s, format!("impossible range: `upper` {u} is below `lower` {l}"));
-        }
+    if let (Some(l), Some(u), Some(s)) = (lower, upper, raw.upper.as_ref().map(Spanned::span))
+        && l > u
+    {
+        errors.at(s, format!("impossible range: `upper` {u} is below `lower` {l}"));
     }
     if raw.lower.is_none() && raw.upper.is_none() {
         errors.at(span, "`offline` needs `lower`, `upper` or both");
@@ -598,7 +626,10 @@ fn read_offline(errors: &mut Errors<'_>, raw: Spanned<RawOffline>) -> Option<Off
 fn read_ids<const N: usize>(errors: &mut Errors<'_>, list: &IdList, what: &str) -> Vec<ShortId<N>> {
     let Some(list) = list else { return Vec::new() };
     if list.get_ref().is_empty() {
-        errors.at(list.span(), "an empty list states nothing; remove the key (or set `disabled = true` to deny every use)");
+        errors.at(
+            list.span(),
+            "an empty list states nothing; remove the key (or set `disabled = true` to deny every use)",
+        );
     }
     let mut ids: Vec<ShortId<N>> = Vec::new();
     for item in list.get_ref() {
@@ -613,10 +644,10 @@ fn read_ids<const N: usize>(errors: &mut Errors<'_>, list: &IdList, what: &str) 
 
 fn check_disjoint<const N: usize>(errors: &mut Errors<'_>, deny: &IdList, allow: &[ShortId<N>], what: &str) {
     for item in deny.iter().flat_map(|l| l.get_ref()) {
-        if let Ok(id) = ShortId::<N>::new(item.get_ref()) {
-            if allow.contains(&id) {
-                errors.at(item.span(), format!("{what} `{id}` is both allowed and denied"));
-            }
+        if let Ok(id) = ShortId::<N>::new(item.get_ref())
+            && allow.contains(&id)
+        {
+            errors.at(item.span(), format!("{what} `{id}` is both allowed and denied"));
         }
     }
 }
@@ -624,11 +655,16 @@ fn check_disjoint<const N: usize>(errors: &mut Errors<'_>, deny: &IdList, allow:
 fn read_mcc(errors: &mut Errors<'_>, list: &IdList) -> Vec<(Range<usize>, MccRange)> {
     let Some(list) = list else { return Vec::new() };
     if list.get_ref().is_empty() {
-        errors.at(list.span(), "an empty list states nothing; remove the key (or set `disabled = true` to deny every use)");
+        errors.at(
+            list.span(),
+            "an empty list states nothing; remove the key (or set `disabled = true` to deny every use)",
+        );
     }
     list.get_ref()
         .iter()
-        .filter_map(|item| errors.check(item.span(), MccRange::parse(item.get_ref())).map(|r| (item.span(), r)))
+        .filter_map(|item| {
+            errors.check(item.span(), MccRange::parse(item.get_ref())).map(|r| (item.span(), r))
+        })
         .collect()
 }
 
@@ -644,5 +680,10 @@ fn read_payee(errors: &mut Errors<'_>, raw: RawPayee) -> PayeeRule {
             errors.at(span.clone(), format!("denied categories {range} cover all of the allowed {a}"));
         }
     }
-    PayeeRule { allow_merchants, deny_merchants, allow_mcc, deny_mcc: deny_mcc.into_iter().map(|(_, r)| r).collect() }
+    PayeeRule {
+        allow_merchants,
+        deny_merchants,
+        allow_mcc,
+        deny_mcc: deny_mcc.into_iter().map(|(_, r)| r).collect(),
+    }
 }

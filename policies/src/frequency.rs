@@ -179,7 +179,9 @@ impl Limit {
         }
         if let Some(max) = self.max_amount {
             match data.amount {
-                None => out.missing(ReasonCode::AmountMissing, "the terminal sent no amount (tags 9F02 and 5F2A)"),
+                None => {
+                    out.missing(ReasonCode::AmountMissing, "the terminal sent no amount (tags 9F02 and 5F2A)")
+                }
                 // Another currency is the amount rule's reason to report; nothing to add here.
                 Some(amount) if amount.currency != max.currency => {}
                 Some(amount) => {
@@ -280,7 +282,16 @@ mod tests {
         assert_eq!(Period::Rolling { seconds: 5_400 }.to_string(), "rolling 1h30m");
         assert_eq!(Period::Rolling { seconds: 86_400 }.to_string(), "rolling 24h");
         assert_eq!(Period::Rolling { seconds: 2 * 86_400 + 60 }.to_string(), "rolling 2d1m");
-        for bad in ["daily", "rolling", "rolling 0s", "rolling 30m1h", "rolling 1h1h", "rolling 5", "rolling 401d", "rolling 1x"] {
+        for bad in [
+            "daily",
+            "rolling",
+            "rolling 0s",
+            "rolling 30m1h",
+            "rolling 1h1h",
+            "rolling 5",
+            "rolling 401d",
+            "rolling 1x",
+        ] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }
     }

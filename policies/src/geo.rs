@@ -130,7 +130,9 @@ pub enum PolygonError {
     #[error("the polygon spans 180 degrees of longitude or more; split it at the antimeridian")]
     TooWide,
     /// Two edges cross or overlap: the polygon is not simple.
-    #[error("edges {0} and {1} cross (edge N runs from vertex N to the next); a polygon's edges must not cross")]
+    #[error(
+        "edges {0} and {1} cross (edge N runs from vertex N to the next); a polygon's edges must not cross"
+    )]
     EdgesCross(usize, usize),
 }
 
@@ -315,7 +317,10 @@ mod tests {
         assert_eq!(Polygon::new(vec![tri[0], tri[1], tri[0]]), Err(PolygonError::TooFewVertices(2)));
         assert_eq!(Polygon::new(vec![tri[0], tri[1], tri[1], tri[2]]), Err(PolygonError::RepeatedVertex(3)));
         assert_eq!(Polygon::new(vec![p(0.0, 0.0), p(0.0, 1.0), p(0.0, 2.0)]), Err(PolygonError::ZeroArea));
-        assert_eq!(Polygon::new(vec![p(0.0, -100.0), p(0.0, 100.0), p(1.0, 0.0)]), Err(PolygonError::TooWide));
+        assert_eq!(
+            Polygon::new(vec![p(0.0, -100.0), p(0.0, 100.0), p(1.0, 0.0)]),
+            Err(PolygonError::TooWide)
+        );
         // A bow tie: edges 1 and 3 cross.
         let bow = vec![p(0.0, 0.0), p(1.0, 1.0), p(1.0, 0.0), p(0.0, 1.0)];
         assert_eq!(Polygon::new(bow), Err(PolygonError::EdgesCross(1, 3)));

@@ -20,7 +20,8 @@ impl MccRange {
     /// Reads `"5411"` or `"4111-4131"`.
     pub fn parse(text: &str) -> Result<MccRange, String> {
         let code = |s: &str| {
-            Mcc::parse(s).ok_or_else(|| format!("`{s}` is not a merchant category code (four digits, such as 5411)"))
+            Mcc::parse(s)
+                .ok_or_else(|| format!("`{s}` is not a merchant category code (four digits, such as 5411)"))
         };
         let (first, last) = match text.split_once('-') {
             Some((a, b)) => (code(a)?, code(b)?),
@@ -45,7 +46,11 @@ impl MccRange {
 
 impl fmt::Display for MccRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.first == self.last { write!(f, "{}", self.first) } else { write!(f, "{}-{}", self.first, self.last) }
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
     }
 }
 
@@ -70,11 +75,16 @@ impl PayeeRule {
     pub(crate) fn check(&self, data: &ServiceData, out: &mut Reasons) {
         if !self.allow_merchants.is_empty() || !self.deny_merchants.is_empty() {
             match data.merchant {
-                None => out.missing(ReasonCode::MerchantMissing, "the terminal sent no merchant id (tag 9F16)"),
+                None => {
+                    out.missing(ReasonCode::MerchantMissing, "the terminal sent no merchant id (tag 9F16)")
+                }
                 Some(m) => {
                     if !self.allow_merchants.is_empty() && !self.allow_merchants.contains(&m) {
                         out.push(ReasonCode::MerchantNotAllowed, || {
-                            format!("merchant {m} is not one of the allowed merchants ({})", join(&self.allow_merchants))
+                            format!(
+                                "merchant {m} is not one of the allowed merchants ({})",
+                                join(&self.allow_merchants)
+                            )
                         });
                     }
                     if self.deny_merchants.contains(&m) {
@@ -85,15 +95,23 @@ impl PayeeRule {
         }
         if !self.allow_mcc.is_empty() || !self.deny_mcc.is_empty() {
             match data.mcc {
-                None => out.missing(ReasonCode::MccMissing, "the terminal sent no merchant category code (tag 9F15)"),
+                None => out.missing(
+                    ReasonCode::MccMissing,
+                    "the terminal sent no merchant category code (tag 9F15)",
+                ),
                 Some(mcc) => {
                     if !self.allow_mcc.is_empty() && !self.allow_mcc.iter().any(|r| r.contains(mcc)) {
                         out.push(ReasonCode::MccNotAllowed, || {
-                            format!("merchant category {mcc} is not among the allowed ({})", join(&self.allow_mcc))
+                            format!(
+                                "merchant category {mcc} is not among the allowed ({})",
+                                join(&self.allow_mcc)
+                            )
                         });
                     }
                     if let Some(range) = self.deny_mcc.iter().find(|r| r.contains(mcc)) {
-                        out.push(ReasonCode::MccDenied, || format!("merchant category {mcc} is denied ({range})"));
+                        out.push(ReasonCode::MccDenied, || {
+                            format!("merchant category {mcc} is denied ({range})")
+                        });
                     }
                 }
             }

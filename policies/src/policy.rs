@@ -47,7 +47,10 @@ impl Policy {
     /// The bindings naming an instruction that `is_declared(aid, ins)` says the applet does not
     /// declare as a service (or an applet the card does not have). The runtime refuses a policy for
     /// which this is not empty; [`UndeclaredBinding`]'s message names the file and line.
-    pub fn undeclared_bindings(&self, mut is_declared: impl FnMut(&[u8], u8) -> bool) -> Vec<UndeclaredBinding> {
+    pub fn undeclared_bindings(
+        &self,
+        mut is_declared: impl FnMut(&[u8], u8) -> bool,
+    ) -> Vec<UndeclaredBinding> {
         self.bindings()
             .filter(|(_, b)| !is_declared(b.aid.as_bytes(), b.ins))
             .map(|(s, b)| UndeclaredBinding {
@@ -62,9 +65,7 @@ impl Policy {
 
 /// A policy binding an instruction no applet declares as a service: a policy error found at load.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{origin}:{line}: service `{service}` binds {binding}, which is not a service that applet declares"
-)]
+#[error("{origin}:{line}: service `{service}` binds {binding}, which is not a service that applet declares")]
 pub struct UndeclaredBinding {
     /// The policy's origin (file name).
     pub origin: String,

@@ -179,8 +179,20 @@ mod tests {
             assert_eq!(ReasonCode::from_number(a.number()), Some(*a));
             assert_eq!(ReasonCode::from_name(a.name()), Some(*a));
             let kind = a.name().split('.').next().unwrap();
-            assert!(["data", "service", "time", "location", "amount", "frequency", "offline", "payee", "terminal"]
-                .contains(&kind));
+            assert!(
+                [
+                    "data",
+                    "service",
+                    "time",
+                    "location",
+                    "amount",
+                    "frequency",
+                    "offline",
+                    "payee",
+                    "terminal"
+                ]
+                .contains(&kind)
+            );
         }
         assert_eq!(ReasonCode::from_number(0x9999), None);
     }

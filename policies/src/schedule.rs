@@ -52,9 +52,11 @@ impl Zone {
             let offset = Offset::from_seconds(seconds).map_err(|_| bad())?;
             return Ok(Zone { name: text.to_owned(), tz: TimeZone::fixed(offset) });
         }
-        let tz = TimeZoneDatabase::bundled()
-            .get(text)
-            .map_err(|_| format!("`{text}` is not an IANA time zone name (such as Asia/Shanghai) or an offset such as +08:00"))?;
+        let tz = TimeZoneDatabase::bundled().get(text).map_err(|_| {
+            format!(
+                "`{text}` is not an IANA time zone name (such as Asia/Shanghai) or an offset such as +08:00"
+            )
+        })?;
         let name = tz.iana_name().unwrap_or(text).to_owned();
         Ok(Zone { name, tz })
     }
@@ -169,7 +171,11 @@ impl HourWindow {
 
     /// Whether the local time of day `seconds` after midnight is in the window.
     pub fn contains(&self, seconds: u32) -> bool {
-        if self.start < self.end { (self.start..self.end).contains(&seconds) } else { seconds >= self.start || seconds < self.end }
+        if self.start < self.end {
+            (self.start..self.end).contains(&seconds)
+        } else {
+            seconds >= self.start || seconds < self.end
+        }
     }
 }
 
@@ -314,7 +320,9 @@ mod tests {
         let whole = HourWindow::parse("00:00-24:00").unwrap();
         assert!(whole.contains(0) && whole.contains(86_399));
         assert_eq!(w.to_string(), "07:00-09:30");
-        for bad in ["7:00-9:00", "07:00", "07:00-07:00", "25:00-26:00", "07:60-08:00", "24:00-01:00", "aa:bb-cc:dd"] {
+        for bad in
+            ["7:00-9:00", "07:00", "07:00-07:00", "25:00-26:00", "07:60-08:00", "24:00-01:00", "aa:bb-cc:dd"]
+        {
             assert!(HourWindow::parse(bad).is_err(), "{bad}");
         }
     }

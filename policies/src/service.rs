@@ -31,12 +31,16 @@ impl Aid {
     /// An AID written in hex, spaces allowed (`"A0 00 00 08 58 01 01"`).
     pub fn from_hex(text: &str) -> Result<Aid, String> {
         let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        let bad = || format!("`{text}` is not an AID: write 5 to 16 bytes in hex, such as \"A0 00 00 08 58 01 01\"");
-        if digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let bad = || {
+            format!("`{text}` is not an AID: write 5 to 16 bytes in hex, such as \"A0 00 00 08 58 01 01\"")
+        };
+        if !digits.len().is_multiple_of(2) || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
-        let bytes: Vec<u8> =
-            (0..digits.len()).step_by(2).filter_map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok()).collect();
+        let bytes: Vec<u8> = (0..digits.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok())
+            .collect();
         Aid::new(&bytes).ok_or_else(bad)
     }
 
@@ -86,7 +90,10 @@ impl Binding {
     /// Whether some command would fall under both bindings.
     pub fn overlaps(&self, other: &Binding) -> bool {
         let compatible = |a: Option<u8>, b: Option<u8>| a.is_none() || b.is_none() || a == b;
-        self.aid == other.aid && self.ins == other.ins && compatible(self.p1, other.p1) && compatible(self.p2, other.p2)
+        self.aid == other.aid
+            && self.ins == other.ins
+            && compatible(self.p1, other.p1)
+            && compatible(self.p2, other.p2)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Every parameter kind, through the decision function: data that passes and data that is denied,
 //! with the reason codes, sentences and status words the card would answer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers: a failed unwrap is a failed test")]
+
 use policies::{
     Counters, Outcome, Policy, ReasonCode, SecurityState, Service, ServiceCounters, ServiceData, decide,
     record_use,
@@ -83,9 +85,18 @@ fn days_of_week_and_hours_of_day() {
     assert_eq!(denied_with(s, "time=2026-11-27T16:30:00Z"), [ReasonCode::DayNotAllowed]);
     // Saturday noon fails both.
     let d = decide(s, &data("time=2026-11-28T04:00:00Z"), &ServiceCounters::default(), NO_PIN);
-    assert_eq!(d.reasons().iter().map(|r| r.code).collect::<Vec<_>>(), [ReasonCode::DayNotAllowed, ReasonCode::HourNotAllowed]);
-    assert_eq!(d.reasons()[0].message, "Saturday (2026-11-28, +08:00) is not an allowed day (allowed: mon, tue, wed, thu, fri)");
-    assert_eq!(d.reasons()[1].message, "the local time 12:00 (+08:00) is outside the allowed hours 07:00-09:30, 22:00-01:00");
+    assert_eq!(
+        d.reasons().iter().map(|r| r.code).collect::<Vec<_>>(),
+        [ReasonCode::DayNotAllowed, ReasonCode::HourNotAllowed]
+    );
+    assert_eq!(
+        d.reasons()[0].message,
+        "Saturday (2026-11-28, +08:00) is not an allowed day (allowed: mon, tue, wed, thu, fri)"
+    );
+    assert_eq!(
+        d.reasons()[1].message,
+        "the local time 12:00 (+08:00) is outside the allowed hours 07:00-09:30, 22:00-01:00"
+    );
 }
 
 #[test]
@@ -102,7 +113,9 @@ fn hours_follow_daylight_saving_time() {
 
 #[test]
 fn missing_time_is_6a80_and_reported_once() {
-    let p = policy("[service.s.time]\nhours = [\"07:00-09:00\"]\n[[service.s.limit]]\nperiod = \"day\"\nmax_uses = 3\n");
+    let p = policy(
+        "[service.s.time]\nhours = [\"07:00-09:00\"]\n[[service.s.limit]]\nperiod = \"day\"\nmax_uses = 3\n",
+    );
     let s = &p.services()[0];
     let d = decide(s, &ServiceData::default(), &ServiceCounters::default(), NO_PIN);
     assert_eq!(d.reasons().iter().map(|r| r.code).collect::<Vec<_>>(), [ReasonCode::TimeMissing]);
@@ -163,7 +176,8 @@ fn deny_only_fences_allow_everywhere_else() {
     assert_eq!(denied_with(s, "lat=22.19 lon=113.54"), [ReasonCode::InsideDeniedArea]);
 }
 
-const AMOUNT: &str = "[service.s.amount]\ncurrency = \"CNY\"\nmin = \"1.00\"\nmax = \"500\"\ncvm_limit = \"100.00\"\n";
+const AMOUNT: &str =
+    "[service.s.amount]\ncurrency = \"CNY\"\nmin = \"1.00\"\nmax = \"500\"\ncvm_limit = \"100.00\"\n";
 
 #[test]
 fn amount_bounds_currency_and_cvm_limit() {
@@ -173,7 +187,10 @@ fn amount_bounds_currency_and_cvm_limit() {
     assert!(allowed(s, "amount=100.00 currency=CNY"), "the CVM limit itself needs no PIN");
     assert_eq!(denied_with(s, "amount=0.99 currency=CNY"), [ReasonCode::BelowMinimum]);
     let d = decide(s, &data("amount=500.01 currency=CNY"), &ServiceCounters::default(), PIN);
-    assert_eq!(d.reasons()[0].message, "the amount 500.01 CNY is above the per-transaction maximum 500.00 CNY");
+    assert_eq!(
+        d.reasons()[0].message,
+        "the amount 500.01 CNY is above the per-transaction maximum 500.00 CNY"
+    );
     assert_eq!(d.status_word(), 0x6985);
     assert_eq!(denied_with(s, "amount=10 currency=USD"), [ReasonCode::WrongCurrency]);
     // Above the CVM limit: 6982 without the PIN, allowed with it.
@@ -184,7 +201,10 @@ fn amount_bounds_currency_and_cvm_limit() {
     assert!(decide(s, &data("amount=100.01 currency=CNY"), &ServiceCounters::default(), PIN).is_allowed());
     // Above the maximum *and* the CVM limit: 6985 wins, since a PIN would not help.
     let d = decide(s, &data("amount=600 currency=CNY"), &ServiceCounters::default(), NO_PIN);
-    assert_eq!(d.reasons().iter().map(|r| r.code).collect::<Vec<_>>(), [ReasonCode::AboveMaximum, ReasonCode::PinRequired]);
+    assert_eq!(
+        d.reasons().iter().map(|r| r.code).collect::<Vec<_>>(),
+        [ReasonCode::AboveMaximum, ReasonCode::PinRequired]
+    );
     assert_eq!(d.status_word(), 0x6985);
     assert_eq!(denied_with(s, ""), [ReasonCode::AmountMissing]);
 }
@@ -260,7 +280,10 @@ fn cumulative_amount_per_week_and_rolling_window() {
     assert!(decide(s, &data("amount=1 currency=CNY time=2026-11-30T01:00:00Z"), &c2, NO_PIN).is_allowed());
     let d = decide(s, &data("amount=260 currency=CNY time=2026-12-01T00:00:00Z"), &c2, PIN);
     assert_eq!(d.reasons()[0].code, ReasonCode::CumulativeAmountExceeded);
-    assert_eq!(d.reasons()[0].message, "260.00 CNY would bring the total in this calendar week to 311.00 CNY, above the limit 300.00 CNY");
+    assert_eq!(
+        d.reasons()[0].message,
+        "260.00 CNY would bring the total in this calendar week to 311.00 CNY, above the limit 300.00 CNY"
+    );
 }
 
 #[test]
@@ -273,7 +296,10 @@ fn consecutive_offline_uses_go_online_then_deny() {
     assert_eq!(counters.consecutive_offline, 3);
     let d = decide(s, &ServiceData::default(), &counters, NO_PIN);
     assert_eq!(d.reasons()[0].code, ReasonCode::OfflineLimitExceeded);
-    assert_eq!(d.reasons()[0].message, "this would be offline use 4 in a row, above the limit of 3: authorise online first");
+    assert_eq!(
+        d.reasons()[0].message,
+        "this would be offline use 4 in a row, above the limit of 3: authorise online first"
+    );
     // An online use is allowed and resets the count.
     let online = data("online=yes");
     assert_eq!(decide(s, &online, &counters, NO_PIN).outcome(), Allow);
@@ -285,14 +311,20 @@ fn consecutive_offline_uses_go_online_then_deny() {
     assert_eq!(d.outcome(), AllowGoOnline);
     assert_eq!(d.status_word(), 0x9000);
     assert_eq!(d.reasons()[0].code, ReasonCode::GoOnline);
-    assert_eq!(d.reasons()[0].message, "offline use 3 in a row is past the lower limit of 2: go online when you can");
+    assert_eq!(
+        d.reasons()[0].message,
+        "offline use 3 in a row is past the lower limit of 2: go online when you can"
+    );
 }
 
 #[test]
 fn go_online_advice_is_dropped_when_something_else_denies() {
     let p = policy("[service.s.offline]\nlower = 0\n[service.s.terminal]\ndeny = [\"BAD00001\"]\n");
     let s = &p.services()[0];
-    assert_eq!(decide(s, &data("terminal=OK000001"), &ServiceCounters::default(), NO_PIN).outcome(), Outcome::AllowGoOnline);
+    assert_eq!(
+        decide(s, &data("terminal=OK000001"), &ServiceCounters::default(), NO_PIN).outcome(),
+        Outcome::AllowGoOnline
+    );
     let d = decide(s, &data("terminal=BAD00001"), &ServiceCounters::default(), NO_PIN);
     assert_eq!(d.reasons().iter().map(|r| r.code).collect::<Vec<_>>(), [ReasonCode::TerminalDenied]);
 }
@@ -323,7 +355,10 @@ fn merchants_and_categories() {
     let d = decide(s, &data("merchant=SHOP-0009 mcc=4111"), &ServiceCounters::default(), NO_PIN);
     assert_eq!(d.reasons()[1].message, "merchant category 4111 is not among the allowed (5411, 5800-5899)");
     let d = decide(s, &ServiceData::default(), &ServiceCounters::default(), NO_PIN);
-    assert_eq!(d.reasons().iter().map(|r| r.code).collect::<Vec<_>>(), [ReasonCode::MerchantMissing, ReasonCode::MccMissing]);
+    assert_eq!(
+        d.reasons().iter().map(|r| r.code).collect::<Vec<_>>(),
+        [ReasonCode::MerchantMissing, ReasonCode::MccMissing]
+    );
     assert_eq!(d.status_word(), 0x6A80);
 }
 
@@ -334,7 +369,10 @@ fn terminals() {
     assert!(allowed(s, "terminal=POS00001"));
     let d = decide(s, &data("terminal=POS00003"), &ServiceCounters::default(), NO_PIN);
     assert_eq!(d.reasons()[0].code, ReasonCode::TerminalNotAllowed);
-    assert_eq!(d.reasons()[0].message, "terminal POS00003 is not one of the allowed terminals (POS00001, POS00002)");
+    assert_eq!(
+        d.reasons()[0].message,
+        "terminal POS00003 is not one of the allowed terminals (POS00001, POS00002)"
+    );
     assert_eq!(denied_with(s, ""), [ReasonCode::TerminalMissing]);
     let p = policy("[service.s.terminal]\ndeny = [\"POS00666\"]\n");
     let s = &p.services()[0];
@@ -350,7 +388,9 @@ fn every_failed_rule_is_reported_in_one_decision() {
     let s = &p.services()[0];
     let d = decide(
         s,
-        &data("amount=999 currency=CNY time=2026-11-28T12:00:00Z lat=0 lon=0 merchant=SHOP-0666 mcc=5813 terminal=POS00666"),
+        &data(
+            "amount=999 currency=CNY time=2026-11-28T12:00:00Z lat=0 lon=0 merchant=SHOP-0666 mcc=5813 terminal=POS00666",
+        ),
         &ServiceCounters::default(),
         NO_PIN,
     );
@@ -379,7 +419,9 @@ fn every_failed_rule_is_reported_in_one_decision() {
 
 #[test]
 fn counters_are_kept_per_service_and_survive_serialisation() {
-    let p = policy("[[service.s.limit]]\nperiod = \"rolling 10m\"\nmax_uses = 1\n[service.s.offline]\nupper = 9\n");
+    let p = policy(
+        "[[service.s.limit]]\nperiod = \"rolling 10m\"\nmax_uses = 1\n[service.s.offline]\nupper = 9\n",
+    );
     let s = &p.services()[0];
     let mut all = Counters::new();
     let d = data("time=2026-11-28T12:00:00Z");

@@ -1,7 +1,11 @@
 //! The example policies under `policies/examples/`: each loads, binds what `docs/policies.md` says,
 //! and decides as its comments promise.
 
-use policies::{Outcome, Policy, ReasonCode, SecurityState, Service, ServiceCounters, ServiceData, decide, record_use};
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers: a failed unwrap is a failed test")]
+
+use policies::{
+    Outcome, Policy, ReasonCode, SecurityState, Service, ServiceCounters, ServiceData, decide, record_use,
+};
 
 fn load(name: &str) -> Policy {
     let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -14,7 +18,11 @@ fn data(words: &str) -> ServiceData {
 }
 
 fn reasons(service: &Service, words: &str, counters: &ServiceCounters, pin: bool) -> Vec<ReasonCode> {
-    decide(service, &data(words), counters, SecurityState { pin_verified: pin }).reasons().iter().map(|r| r.code).collect()
+    decide(service, &data(words), counters, SecurityState { pin_verified: pin })
+        .reasons()
+        .iter()
+        .map(|r| r.code)
+        .collect()
 }
 
 const AID_WALLET: [u8; 7] = [0xA0, 0x00, 0x00, 0x08, 0x58, 0x01, 0x01];
@@ -22,7 +30,8 @@ const AID_TRANSIT: [u8; 7] = [0xA0, 0x00, 0x00, 0x08, 0x58, 0x02, 0x01];
 const AID_BADGE: [u8; 7] = [0xA0, 0x00, 0x00, 0x08, 0x58, 0x03, 0x01];
 
 /// People's Square station, 08:00 in Shanghai on a Saturday, at gate GATE0001.
-const RIDE: &str = "amount=4.00 currency=CNY time=2026-11-28T00:00:00Z lat=31.2330 lon=121.4750 mcc=4111 terminal=GATE0001";
+const RIDE: &str =
+    "amount=4.00 currency=CNY time=2026-11-28T00:00:00Z lat=31.2330 lon=121.4750 mcc=4111 terminal=GATE0001";
 
 #[test]
 fn transit_fares() {
@@ -43,11 +52,15 @@ fn transit_fares() {
     assert_eq!(reasons(fare, &dear, &none, false), [ReasonCode::AboveMaximum]);
     // Outside Shanghai (Suzhou, about 85 km away), and not a transit merchant.
     let suzhou = RIDE.replace("lat=31.2330 lon=121.4750", "lat=31.2990 lon=120.5853").replace("4111", "5411");
-    assert_eq!(reasons(fare, &suzhou, &none, false), [ReasonCode::OutsideAllowedArea, ReasonCode::MccNotAllowed]);
+    assert_eq!(
+        reasons(fare, &suzhou, &none, false),
+        [ReasonCode::OutsideAllowedArea, ReasonCode::MccNotAllowed]
+    );
     // 30 rides a day, then no more.
     let mut counters = ServiceCounters::default();
     for i in 0..30 {
-        let ride = RIDE.replace("T00:00:00Z", &format!("T00:{i:02}:00Z")).replace("amount=4.00", "amount=1.00");
+        let ride =
+            RIDE.replace("T00:00:00Z", &format!("T00:{i:02}:00Z")).replace("amount=4.00", "amount=1.00");
         assert!(reasons(fare, &ride, &counters, false).is_empty(), "ride {}", i + 1);
         counters = record_use(fare, &data(&ride), &counters);
     }
@@ -78,7 +91,10 @@ fn offline_payment_codes() {
     assert!(reasons(pay, &big, &none, true).is_empty());
     // Gambling is never paid; neither is the fraudster.
     assert_eq!(reasons(pay, &PAY.replace("5411", "7995"), &none, false), [ReasonCode::MccDenied]);
-    assert_eq!(reasons(pay, &PAY.replace("SHOP-0001", "FRAUD-0001"), &none, false), [ReasonCode::MerchantDenied]);
+    assert_eq!(
+        reasons(pay, &PAY.replace("SHOP-0001", "FRAUD-0001"), &none, false),
+        [ReasonCode::MerchantDenied]
+    );
     // No amount: 6A80.
     let d = decide(pay, &data("time=2026-11-28T04:00:00Z"), &none, SecurityState::default());
     assert_eq!(d.status_word(), 0x6A80);
@@ -102,7 +118,8 @@ fn offline_payment_codes() {
     // Six codes in one hour: the sixth is refused by the rolling limit.
     let mut counters = ServiceCounters::default();
     for i in 0..5 {
-        let words = PAY.replace("T04:00:00Z", &format!("T04:{:02}:00Z", i * 10)).replace("online=no", "online=yes");
+        let words =
+            PAY.replace("T04:00:00Z", &format!("T04:{:02}:00Z", i * 10)).replace("online=no", "online=yes");
         assert!(reasons(pay, &words, &counters, false).is_empty());
         counters = record_use(pay, &data(&words), &counters);
     }
@@ -111,7 +128,9 @@ fn offline_payment_codes() {
     // Daily total: 5000.00 CNY at most.
     let mut counters = ServiceCounters::default();
     for i in 0..3 {
-        let words = format!("amount=1500.00 currency=CNY time=2026-11-28T0{i}:00:00Z merchant=SHOP-0001 mcc=5411 online=yes");
+        let words = format!(
+            "amount=1500.00 currency=CNY time=2026-11-28T0{i}:00:00Z merchant=SHOP-0001 mcc=5411 online=yes"
+        );
         assert!(reasons(pay, &words, &counters, true).is_empty());
         counters = record_use(pay, &data(&words), &counters);
     }
@@ -133,12 +152,21 @@ fn door_access() {
     assert!(reasons(office, DOOR, &none, false).is_empty());
     // Saturday; 21:00; in the notch of the L-shaped campus; at an unknown reader.
     assert_eq!(reasons(office, &DOOR.replace("06-10", "06-13"), &none, false), [ReasonCode::DayNotAllowed]);
-    assert_eq!(reasons(office, &DOOR.replace("T07:00", "T19:00"), &none, false), [ReasonCode::HourNotAllowed]);
+    assert_eq!(
+        reasons(office, &DOOR.replace("T07:00", "T19:00"), &none, false),
+        [ReasonCode::HourNotAllowed]
+    );
     let notch = DOOR.replace("lat=52.5210 lon=13.4050", "lat=52.5245 lon=13.4020");
     assert_eq!(reasons(office, &notch, &none, false), [ReasonCode::OutsideAllowedArea]);
-    assert_eq!(reasons(office, &DOOR.replace("DOOR0001", "DOOR0009"), &none, false), [ReasonCode::TerminalNotAllowed]);
+    assert_eq!(
+        reasons(office, &DOOR.replace("DOOR0001", "DOOR0009"), &none, false),
+        [ReasonCode::TerminalNotAllowed]
+    );
     // Before the badge's validity.
-    assert_eq!(reasons(office, &DOOR.replace("2026-06-10", "2026-02-25"), &none, false), [ReasonCode::BeforeValidity]);
+    assert_eq!(
+        reasons(office, &DOOR.replace("2026-06-10", "2026-02-25"), &none, false),
+        [ReasonCode::BeforeValidity]
+    );
     // The server room: its own reader and fence, four entries a day.
     let srv = "time=2026-06-10T07:00:00Z lat=52.5210 lon=13.4020 terminal=SRV00001";
     let mut counters = ServiceCounters::default();
@@ -147,7 +175,10 @@ fn door_access() {
         counters = record_use(server, &data(srv), &counters);
     }
     assert_eq!(reasons(server, srv, &counters, false), [ReasonCode::UsesExceeded]);
-    assert_eq!(reasons(server, DOOR, &none, false), [ReasonCode::OutsideAllowedArea, ReasonCode::TerminalNotAllowed]);
+    assert_eq!(
+        reasons(server, DOOR, &none, false),
+        [ReasonCode::OutsideAllowedArea, ReasonCode::TerminalNotAllowed]
+    );
 }
 
 #[test]

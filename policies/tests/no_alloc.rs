@@ -1,6 +1,7 @@
 //! The decision function allocates nothing when it allows: the card runtime calls it on every gated
 //! command. A counting global allocator (per thread, so parallel tests do not interfere) checks it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers: a failed unwrap is a failed test")]
 #![allow(unsafe_code, reason = "a counting GlobalAlloc must be an unsafe impl; it only forwards to System")]
 
 use std::alloc::{GlobalAlloc, Layout, System};

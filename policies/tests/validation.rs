@@ -1,5 +1,7 @@
 //! Policy files that are wrong: each error names file:line:column and says what is wrong.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers: a failed unwrap is a failed test")]
+
 use policies::{Policy, PolicyErrors};
 
 fn errors(text: &str) -> Vec<String> {
@@ -20,7 +22,10 @@ const HEAD: &str = "version = 1\n[service.pay]\napplet = \"A0 00 00 08 58 01 01\
 #[test]
 fn unknown_keys_are_named_with_their_position() {
     let e = one_error(&format!("{HEAD}colour = \"red\"\n"));
-    assert!(e.starts_with("p.toml:5:1: unknown field `colour`, expected one of `description`, `applet`"), "{e}");
+    assert!(
+        e.starts_with("p.toml:5:1: unknown field `colour`, expected one of `description`, `applet`"),
+        "{e}"
+    );
     let e = one_error(&format!("{HEAD}[service.pay.amount]\ncurrency = \"CNY\"\nmaximum = \"5\"\n"));
     assert!(e.starts_with("p.toml:7:1: unknown field `maximum`"), "{e}");
     let e = one_error("version = 1\nzones = \"UTC\"\n");
@@ -37,7 +42,10 @@ fn toml_syntax_errors_have_positions() {
 
 #[test]
 fn version_is_required_and_checked() {
-    assert_eq!(one_error("[service.a]\napplet = \"A000000858\"\nins = 1\n"), "p.toml:1:1: the policy must start with `version = 1`");
+    assert_eq!(
+        one_error("[service.a]\napplet = \"A000000858\"\nins = 1\n"),
+        "p.toml:1:1: the policy must start with `version = 1`"
+    );
     assert_eq!(
         one_error("version = 2\n"),
         "p.toml:1:11: policy format version 2 is not supported; this cardgate reads version 1"
@@ -46,7 +54,8 @@ fn version_is_required_and_checked() {
 
 #[test]
 fn bindings_are_checked() {
-    let text = "version = 1\n[service.pay]\napplet = \"A0 00 00 08\"\nins = [0x50, 0x6A, 0x50, 300]\np1 = 256\n";
+    let text =
+        "version = 1\n[service.pay]\napplet = \"A0 00 00 08\"\nins = [0x50, 0x6A, 0x50, 300]\np1 = 256\n";
     assert_eq!(
         errors(text),
         [
@@ -69,7 +78,8 @@ fn bindings_are_checked() {
 
 #[test]
 fn overlapping_bindings_are_refused() {
-    let text = format!("{HEAD}[service.other]\napplet = \"A0 00 00 08 58 01 01\"\nins = [0x52, 0x50]\np1 = 1\n");
+    let text =
+        format!("{HEAD}[service.other]\napplet = \"A0 00 00 08 58 01 01\"\nins = [0x52, 0x50]\np1 = 1\n");
     assert_eq!(
         one_error(&text),
         "p.toml:7:14: service `other` binds applet A0000008580101 INS 50 P1 01, which service `pay` (line 2) \
@@ -158,7 +168,9 @@ fn amounts_and_currencies() {
          (not a float: floats cannot hold cents exactly)"
     );
     assert_eq!(
-        errors(&format!("{HEAD}[service.pay.amount]\ncurrency = \"JPY\"\nmin = \"10\"\nmax = 5\ncvm_limit = \"1.5\"\n")),
+        errors(&format!(
+            "{HEAD}[service.pay.amount]\ncurrency = \"JPY\"\nmin = \"10\"\nmax = 5\ncvm_limit = \"1.5\"\n"
+        )),
         [
             "p.toml:8:7: impossible range: `max` 5 JPY is below `min` 10 JPY",
             "p.toml:9:13: `1.5` has more decimal places than JPY allows (0)",

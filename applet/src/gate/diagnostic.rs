@@ -75,7 +75,9 @@ pub fn decode(bytes: &[u8]) -> Result<DecisionRecord, DiagnosticError> {
     if outer.tag != LAST_DECISION {
         return Err(bad(&format!("expected tag FF60, found {}", outer.tag)));
     }
-    let utf8 = |v: &[u8], what: &str| String::from_utf8(v.to_vec()).map_err(|_| bad(&format!("{what} is not UTF-8")));
+    let utf8 = |v: &[u8], what: &str| {
+        String::from_utf8(v.to_vec()).map_err(|_| bad(&format!("{what} is not UTF-8")))
+    };
     let mut service = None;
     let mut outcome = None;
     let mut status_word = None;
@@ -97,7 +99,8 @@ pub fn decode(bytes: &[u8]) -> Result<DecisionRecord, DiagnosticError> {
                 status_word = Some(u16::from_be_bytes([*a, *b]));
             }
             REASON => {
-                let number = tlv::find(object.value, REASON_NUMBER)?.ok_or_else(|| bad("reason without DF65"))?;
+                let number =
+                    tlv::find(object.value, REASON_NUMBER)?.ok_or_else(|| bad("reason without DF65"))?;
                 let [a, b] = number else { return Err(bad("reason number must be 2 bytes")) };
                 let number = u16::from_be_bytes([*a, *b]);
                 let code = ReasonCode::from_number(number)
@@ -134,14 +137,23 @@ mod tests {
             "FF6022DF6103706179DF620102DF63026985FF6410DF65020404DF6608746F6F206D756368"
         );
         assert_eq!(decode(&bytes).unwrap(), record);
-        let allow = DecisionRecord { service: "s".into(), outcome: Outcome::Allow, status_word: 0x9000, reasons: vec![] };
+        let allow = DecisionRecord {
+            service: "s".into(),
+            outcome: Outcome::Allow,
+            status_word: 0x9000,
+            reasons: vec![],
+        };
         assert_eq!(decode(&encode(&allow)).unwrap(), allow);
     }
 
     #[test]
     fn bad_objects_are_named() {
-        assert!(matches!(decode(&[0xFF, 0x61, 0x00]), Err(DiagnosticError::Malformed(m)) if m.contains("expected tag FF60")));
-        assert!(matches!(decode(&[0xFF, 0x60, 0x00]), Err(DiagnosticError::Malformed(m)) if m.contains("no service name")));
+        assert!(
+            matches!(decode(&[0xFF, 0x61, 0x00]), Err(DiagnosticError::Malformed(m)) if m.contains("expected tag FF60"))
+        );
+        assert!(
+            matches!(decode(&[0xFF, 0x60, 0x00]), Err(DiagnosticError::Malformed(m)) if m.contains("no service name"))
+        );
         assert!(matches!(decode(&[0xFF, 0x60, 0x05]), Err(DiagnosticError::Tlv(_))));
     }
 }

@@ -62,7 +62,12 @@ pub struct ServiceCommand<'a> {
 
 /// The gate step for one command: finds the service the policy binds to it, reads its service
 /// data from the data field, and decides with the card's `counters` and `security` state.
-pub fn check<'p>(policy: &'p Policy, command: ServiceCommand<'_>, counters: &Counters, security: SecurityState) -> Gate<'p> {
+pub fn check<'p>(
+    policy: &'p Policy,
+    command: ServiceCommand<'_>,
+    counters: &Counters,
+    security: SecurityState,
+) -> Gate<'p> {
     let ServiceCommand { aid, ins, p1, p2, data: data_field } = command;
     let Some(service) = policy.service_for(aid, ins, p1, p2) else {
         return Gate::NotAService;
@@ -119,7 +124,8 @@ ins = 0x40
     #[test]
     fn unbound_commands_pass_untouched() {
         let policy = Policy::parse(POLICY, "p.toml").unwrap();
-        let gate = check(&policy, cmd(&AID, 0x52, b"not tlv at all"), &Counters::new(), SecurityState::default());
+        let gate =
+            check(&policy, cmd(&AID, 0x52, b"not tlv at all"), &Counters::new(), SecurityState::default());
         assert!(matches!(gate, Gate::NotAService));
     }
 
@@ -147,7 +153,8 @@ ins = 0x40
     #[test]
     fn malformed_service_data_is_6a80_with_a_reason() {
         let policy = Policy::parse(POLICY, "p.toml").unwrap();
-        let gate = check(&policy, cmd(&AID, 0x50, &h("9F02 06 0000")), &Counters::new(), SecurityState::default());
+        let gate =
+            check(&policy, cmd(&AID, 0x50, &h("9F02 06 0000")), &Counters::new(), SecurityState::default());
         let Gate::Deny { status_word, record } = gate else { panic!("expected a denial") };
         assert_eq!(status_word, 0x6A80);
         assert_eq!(record.reasons[0].code, policies::ReasonCode::MalformedData);

@@ -117,7 +117,7 @@ pub enum ToTlvError {
     TimeOutOfRange(i64),
 }
 
-fn fixed<'a>(tag: Tag, value: &'a [u8], len: usize) -> Result<&'a [u8], ServiceDataError> {
+fn fixed(tag: Tag, value: &[u8], len: usize) -> Result<&[u8], ServiceDataError> {
     if value.len() == len {
         Ok(value)
     } else {
@@ -192,7 +192,8 @@ pub fn from_tlv(field: &[u8]) -> Result<ServiceData, ServiceDataError> {
             TIME => time = Some(fixed(tag, value, 3).and_then(|v| bcd(tag, v).map(|_| [v[0], v[1], v[2]]))?),
             MCC => {
                 let code = bcd(tag, fixed(tag, value, 2)?)?;
-                data.mcc = Some(Mcc::new(code as u16).ok_or(ServiceDataError::Bcd { tag, value: hex(value) })?);
+                data.mcc =
+                    Some(Mcc::new(code as u16).ok_or(ServiceDataError::Bcd { tag, value: hex(value) })?);
             }
             MERCHANT => data.merchant = Some(text::<15>(tag, value)?),
             TERMINAL => data.terminal = Some(text::<8>(tag, value)?),
@@ -336,20 +337,41 @@ mod tests {
         let err = |s: &str| from_tlv(&h(s)).unwrap_err();
         assert!(matches!(err("9F02 06 0000"), ServiceDataError::Tlv(TlvError::Overrun { .. })));
         assert_eq!(err("9F15 02 5411 9F15 02 5411"), ServiceDataError::Duplicate(MCC));
-        assert_eq!(err("9F02 05 0000001250"), ServiceDataError::WrongLength { tag: AMOUNT, expected: 6, got: 5 });
-        assert_eq!(err("9F02 06 00000000125A 5F2A 02 0156").to_string(), "tag 9F02: 00000000125A is not binary-coded decimal");
-        assert_eq!(err("9F02 06 000000001250"), ServiceDataError::Unpaired { given: AMOUNT, missing: CURRENCY });
+        assert_eq!(
+            err("9F02 05 0000001250"),
+            ServiceDataError::WrongLength { tag: AMOUNT, expected: 6, got: 5 }
+        );
+        assert_eq!(
+            err("9F02 06 00000000125A 5F2A 02 0156").to_string(),
+            "tag 9F02: 00000000125A is not binary-coded decimal"
+        );
+        assert_eq!(
+            err("9F02 06 000000001250"),
+            ServiceDataError::Unpaired { given: AMOUNT, missing: CURRENCY }
+        );
         assert_eq!(err("5F2A 02 0999 9F02 06 000000000001"), ServiceDataError::UnknownCurrency(999));
-        assert_eq!(err("5F2A 02 1156 9F02 06 000000000001").to_string(), "tag 5F2A: 1156 is not binary-coded decimal");
-        assert_eq!(err("9A 03 261328 9F21 03 100000").to_string(), "tags 9A/9F21: 20261328 100000 UTC is not a valid date and time");
+        assert_eq!(
+            err("5F2A 02 1156 9F02 06 000000000001").to_string(),
+            "tag 5F2A: 1156 is not binary-coded decimal"
+        );
+        assert_eq!(
+            err("9A 03 261328 9F21 03 100000").to_string(),
+            "tags 9A/9F21: 20261328 100000 UTC is not a valid date and time"
+        );
         assert!(matches!(err("9A 03 260431 9F21 03 100000"), ServiceDataError::BadDateTime { .. }));
         assert!(matches!(err("9A 03 261128 9F21 03 246000"), ServiceDataError::BadDateTime { .. }));
         assert_eq!(err("9A 03 261128"), ServiceDataError::Unpaired { given: DATE, missing: TIME });
-        assert_eq!(err("DF51 08 40000000 00000000").to_string(), "tag DF51: latitude 107.3741824 is outside -90..=90 degrees");
+        assert_eq!(
+            err("DF51 08 40000000 00000000").to_string(),
+            "tag DF51: latitude 107.3741824 is outside -90..=90 degrees"
+        );
         assert_eq!(err("DF52 01 02"), ServiceDataError::BadOnline(2));
         assert_eq!(err("9F1C 08 2020202020202020"), ServiceDataError::BadText(TERMINAL));
         assert_eq!(err("9F1C 08 504F530A30303137"), ServiceDataError::BadText(TERMINAL));
-        assert_eq!(err("9F1C 04 504F5331"), ServiceDataError::WrongLength { tag: TERMINAL, expected: 8, got: 4 });
+        assert_eq!(
+            err("9F1C 04 504F5331"),
+            ServiceDataError::WrongLength { tag: TERMINAL, expected: 8, got: 4 }
+        );
         assert_eq!(err("9F15 02 5411 9F15").status_word(), 0x6A80);
     }
 

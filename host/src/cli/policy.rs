@@ -80,7 +80,11 @@ fn load(file: &std::path::Path) -> anyhow::Result<Result<Policy, ExitCode>> {
                 eprintln!("{e}");
             }
             let n = errors.0.len();
-            eprintln!("cardgate: {} is not a valid policy ({n} error{})", file.display(), if n == 1 { "" } else { "s" });
+            eprintln!(
+                "cardgate: {} is not a valid policy ({n} error{})",
+                file.display(),
+                if n == 1 { "" } else { "s" }
+            );
             Ok(Err(ExitCode::FAILURE))
         }
     }
@@ -122,7 +126,8 @@ fn read_data(words: &[String]) -> anyhow::Result<Result<ServiceData, String>> {
         return Ok(Ok(data));
     }
     let hex_text: String = words.concat().chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = hex::decode(&hex_text).with_context(|| format!("--data: `{hex_text}` is neither key=value words nor hex"))?;
+    let bytes = hex::decode(&hex_text)
+        .with_context(|| format!("--data: `{hex_text}` is neither key=value words nor hex"))?;
     Ok(service_data::from_tlv(&bytes).map_err(|e| e.to_string()))
 }
 
@@ -145,7 +150,8 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let service = pick_service(&policy, args.service.as_deref())?;
     let mut counters = ServiceCounters::default();
     for (i, prior) in args.prior.iter().enumerate() {
-        let data = ServiceData::parse(prior.split_whitespace()).with_context(|| format!("--prior #{}", i + 1))?;
+        let data =
+            ServiceData::parse(prior.split_whitespace()).with_context(|| format!("--prior #{}", i + 1))?;
         counters = record_use(service, &data, &counters);
     }
     if let Some(n) = args.offline_count {
