@@ -3,7 +3,7 @@
 //! the terminal to go online and an upper limit that denies, as EMV card risk management does with
 //! LCOL and UCOL (EMV Book 3 Annex C, "Lower/Upper Consecutive Offline Limit").
 //!
-//! The counts come from [`ServiceCounters`](crate::counters::ServiceCounters), which the card keeps
+//! The counts come from [`ServiceCounters`], which the card keeps
 //! in persistent memory; [`crate::counters`] holds the window arithmetic.
 
 use std::fmt;
