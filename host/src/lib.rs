@@ -3,3 +3,4 @@
 //! The binary (`src/main.rs`, `src/cli/`) only parses arguments and prints; the work is here.
 
 pub mod hotspot;
+pub mod server;

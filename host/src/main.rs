@@ -29,6 +29,11 @@ enum Command {
     /// Check policy files and explain the gate's decisions, without a card.
     #[command(subcommand)]
     Policy(cli::policy::PolicyCommand),
+    /// Wi-Fi sharer proof of control, device registration and information push.
+    #[command(subcommand)]
+    Hotspot(cli::hotspot::HotspotCommand),
+    /// Run the issuer server (JSON over HTTP, SQLite in a data directory).
+    Server(cli::server::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +43,8 @@ fn main() -> ExitCode {
         Command::Card(cmd) => cli::card::run(cmd),
         Command::Apdu(args) => cli::apdu::run(args),
         Command::Policy(cmd) => cli::policy::run(cmd),
+        Command::Hotspot(cmd) => cli::hotspot::run(cmd),
+        Command::Server(args) => cli::server::run(args),
     };
     match result {
         Ok(code) => code,

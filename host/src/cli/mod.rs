@@ -3,6 +3,8 @@
 pub mod apdu;
 pub mod card;
 pub mod policy;
+pub mod hotspot;
+pub mod server;
 
 /// Logs go to stderr so that stdout stays machine-readable (QR codes, JSON).
 pub fn init_logging(verbose: u8) {
