@@ -13,7 +13,7 @@ use cardgate::hotspot::api::ErrorCode;
 use cardgate::hotspot::client::{Client, ClientError};
 use cardgate::hotspot::listen::{self, ListenEvent, ListenOptions};
 use cardgate::hotspot::nmcli::Nmcli;
-use cardgate::hotspot::register::{self, RegisterOptions};
+use cardgate::hotspot::register::{self, NetworkKey, RegisterOptions};
 use cardgate::hotspot::rules::{Mac, SecondRule};
 use cardgate::hotspot::scan::Scanner;
 use cardgate::hotspot::server::TOKEN_PREFIX;
@@ -212,7 +212,7 @@ async fn run_register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
             let text = Zeroizing::new(fs::read_to_string(p).with_context(|| format!("{}", p.display()))?);
             let line = text.lines().next().unwrap_or("");
             cardgate::hotspot::rules::validate_key(line).with_context(|| format!("{}", p.display()))?;
-            Some(Zeroizing::new(line.to_owned()))
+            Some(NetworkKey { key: Zeroizing::new(line.to_owned()), share: a.share_key })
         }
         None => None,
     };
@@ -227,7 +227,10 @@ async fn run_register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
     };
     let started = match register::start(&client, &scanner, token.as_ref().map(|t| t.as_str()), &opts).await {
         Err(register::RegisterError::Client(e)) if e.code() == Some(ErrorCode::SharerUnknown) => {
-            bail!("{e}\n{} holds a token this server did not issue; use another --token-file", a.token_file.display())
+            bail!(
+                "{e}\n{} holds a token this server did not issue; use another --token-file",
+                a.token_file.display()
+            )
         }
         other => other?,
     };
@@ -240,10 +243,8 @@ async fn run_register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
         (None, Some(t)) => t,
         (None, None) => bail!("the server issued no sharer token"),
     };
-    let registered = register::finish(&client, &scanner, &token, &started, key, a.share_key, &opts, &mut |m| {
-        eprintln!("{m}")
-    })
-    .await?;
+    let registered =
+        register::finish(&client, &scanner, &token, &started, key, &opts, &mut |m| eprintln!("{m}")).await?;
     println!("{}", serde_json::to_string_pretty(&registered)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -289,10 +290,12 @@ async fn run_push(a: PushArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None, None) => bail!("say what to push: --message TEXT, --info JSON or --info-file FILE"),
     };
-    let token = read_token(&a.token_file)?
-        .with_context(|| format!("{}: no sharer token (it is written by `hotspot register`)", a.token_file.display()))?;
+    let token = read_token(&a.token_file)?.with_context(|| {
+        format!("{}: no sharer token (it is written by `hotspot register`)", a.token_file.display())
+    })?;
     let client = Client::new(&a.server.server)?;
-    let pushed = client.set_push(&token, &a.network, info).await.map_err(|e: ClientError| anyhow::anyhow!(e))?;
+    let pushed =
+        client.set_push(&token, &a.network, info).await.map_err(|e: ClientError| anyhow::anyhow!(e))?;
     println!("{}", serde_json::to_string(&pushed)?);
     Ok(ExitCode::SUCCESS)
 }

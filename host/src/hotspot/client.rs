@@ -86,7 +86,11 @@ impl Client {
             return serde_json::from_slice(&bytes).map_err(|_| unexpected(status, &bytes));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(e) => Err(ClientError::Api { status: status.as_u16(), code: e.error.code, message: e.error.message }),
+            Ok(e) => Err(ClientError::Api {
+                status: status.as_u16(),
+                code: e.error.code,
+                message: e.error.message,
+            }),
             Err(_) => Err(unexpected(status, &bytes)),
         }
     }
@@ -136,7 +140,7 @@ impl Client {
             .send()
             .await?;
         if resp.status() != StatusCode::OK {
-            return Err(Self::decode::<serde_json::Value>(resp).await.err().unwrap_or_else(|| unexpected_empty()));
+            return Err(Self::decode::<serde_json::Value>(resp).await.err().unwrap_or_else(unexpected_empty));
         }
         Ok(EventStream { resp, parser: SseParser::default(), pending: Vec::new() })
     }

@@ -34,7 +34,11 @@ impl PushHub {
 
     /// Subscribes to a network's information; `stored` is what the database holds now (read by the
     /// caller before subscribing, so no version set in between is missed).
-    pub fn subscribe(&self, network_id: &str, stored: Option<PushInfo>) -> watch::Receiver<Option<Arc<PushInfo>>> {
+    pub fn subscribe(
+        &self,
+        network_id: &str,
+        stored: Option<PushInfo>,
+    ) -> watch::Receiver<Option<Arc<PushInfo>>> {
         let mut map = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = map.entry(network_id.to_owned()).or_insert_with(|| watch::channel(None).0);
         if let Some(s) = stored {

@@ -243,7 +243,9 @@ async fn follow(client: Client, network_id: String, tx: mpsc::Sender<PushInfo>) 
                     }
                 }
             },
-            Err(err) => tracing::warn!(%err, network = %network_id, "hotspot listen: cannot open the event stream"),
+            Err(err) => {
+                tracing::warn!(%err, network = %network_id, "hotspot listen: cannot open the event stream")
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -264,7 +266,11 @@ mod tests {
                 Mapping {
                     network_id: "a".into(),
                     ssid: "Shop".into(),
-                    macs: vec!["02:00:00:00:00:01".into(), "02:00:00:00:00:02".into(), "02:00:00:00:00:03".into()],
+                    macs: vec![
+                        "02:00:00:00:00:01".into(),
+                        "02:00:00:00:00:02".into(),
+                        "02:00:00:00:00:03".into(),
+                    ],
                     key: None,
                 },
                 Mapping {
@@ -290,9 +296,17 @@ mod tests {
         let got = match_networks(&m, &scan, 2);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].network_id, "a");
-        assert_eq!(got[0].matched, ["02:00:00:00:00:01", "02:00:00:00:00:03"], "the SSID in the scan is not used");
+        assert_eq!(
+            got[0].matched,
+            ["02:00:00:00:00:01", "02:00:00:00:00:03"],
+            "the SSID in the scan is not used"
+        );
         let got = match_networks(&m, &scan, 1);
-        assert_eq!(got.iter().map(|g| g.network_id.as_str()).collect::<Vec<_>>(), ["a", "b"], "most matched first");
+        assert_eq!(
+            got.iter().map(|g| g.network_id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"],
+            "most matched first"
+        );
         assert_eq!(got[1].key.as_deref(), Some("secret-key"));
         assert_eq!(match_networks(&m, &scan, 0).len(), 2, "a threshold of 0 means 1");
         assert!(match_networks(&m, &scan, 4).is_empty());

@@ -71,8 +71,11 @@ impl Nmcli {
             .await
             .map_err(|source| NmcliError::Spawn { program: self.program.display().to_string(), source })?;
         if !out.status.success() {
-            let shown: Vec<&str> =
-                args.iter().enumerate().map(|(i, a)| if secret_args.contains(&i) { "***" } else { a }).collect();
+            let shown: Vec<&str> = args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| if secret_args.contains(&i) { "***" } else { a })
+                .collect();
             return Err(NmcliError::Failed {
                 args: shown.join(" "),
                 status: out.status,

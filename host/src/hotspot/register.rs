@@ -71,6 +71,20 @@ pub struct RegisterOptions {
     pub restore: bool,
 }
 
+/// The network key to store with the registration.
+pub struct NetworkKey {
+    /// WPA passphrase or 64-hex PSK.
+    pub key: Zeroizing<String>,
+    /// Whether third-party clients may receive it.
+    pub share: bool,
+}
+
+impl std::fmt::Debug for NetworkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkKey").field("key", &"***").field("share", &self.share).finish()
+    }
+}
+
 /// A proof in progress.
 #[derive(Debug, Clone)]
 pub struct Started {
@@ -104,7 +118,11 @@ pub async fn start(
         seen.dedup();
         return Err(RegisterError::NotInScan {
             ssid: opts.ssid.clone(),
-            filter: if opts.bssids.is_empty() { String::new() } else { format!(" on {}", join(&opts.bssids)) },
+            filter: if opts.bssids.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", join(&opts.bssids))
+            },
             seen: if seen.is_empty() { "nothing".to_owned() } else { seen.join(", ") },
         });
     }
@@ -124,8 +142,7 @@ pub async fn finish(
     scanner: &Scanner,
     token: &str,
     started: &Started,
-    key: Option<Zeroizing<String>>,
-    share_key: bool,
+    key: Option<NetworkKey>,
     opts: &RegisterOptions,
     say: &mut dyn FnMut(&str),
 ) -> Result<Registered, RegisterError> {
@@ -149,7 +166,7 @@ pub async fn finish(
         )),
     }
 
-    let result = wait_and_complete(client, scanner, token, started, key, share_key, opts).await;
+    let result = wait_and_complete(client, scanner, token, started, key, opts).await;
     if let Some((nm, hs)) = &managed
         && opts.restore
     {
@@ -172,8 +189,7 @@ async fn wait_and_complete(
     scanner: &Scanner,
     token: &str,
     started: &Started,
-    key: Option<Zeroizing<String>>,
-    share_key: bool,
+    key: Option<NetworkKey>,
     opts: &RegisterOptions,
 ) -> Result<Registered, RegisterError> {
     let rename_to = &started.proof.rename_to;
@@ -204,8 +220,8 @@ async fn wait_and_complete(
     let req = CompleteRequest {
         ssid: rename_to.clone(),
         bssids,
-        key: key.as_ref().map(|k| k.as_str().to_owned()),
-        share_key,
+        key: key.as_ref().map(|k| k.key.as_str().to_owned()),
+        share_key: key.as_ref().is_some_and(|k| k.share),
     };
     let result = client.complete(token, &started.proof.proof_id, &req).await;
     if let Some(mut k) = req.key {

@@ -327,10 +327,10 @@ mod tests {
         let many: Vec<String> = (0..65).map(|i| format!("02:00:00:00:00:{i:02X}")).collect();
         assert_eq!(parse_bssids(&many), Err(RuleError::TooManyBssids(65)));
         let l = parse_bssids(&["02:00:00:00:00:02", "02-00-00-00-00-01", "02:00:00:00:00:02"]).unwrap();
-        assert_eq!(l.iter().map(Mac::to_string).collect::<Vec<_>>(), [
-            "02:00:00:00:00:01",
-            "02:00:00:00:00:02"
-        ]);
+        assert_eq!(
+            l.iter().map(Mac::to_string).collect::<Vec<_>>(),
+            ["02:00:00:00:00:01", "02:00:00:00:00:02"]
+        );
     }
 
     #[test]

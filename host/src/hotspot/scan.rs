@@ -109,7 +109,8 @@ pub fn parse_nmcli_terse(text: &str, source_name: &str) -> Result<Vec<ScanEntry>
         if line.trim().is_empty() {
             continue;
         }
-        let err = |message: String| ScanError::Line { source_name: source_name.to_owned(), line: i + 1, message };
+        let err =
+            |message: String| ScanError::Line { source_name: source_name.to_owned(), line: i + 1, message };
         let fields = split_terse(line);
         if fields.len() < 2 {
             return Err(err("want SSID:BSSID (nmcli -t -f SSID,BSSID device wifi list)".to_owned()));
@@ -180,7 +181,8 @@ mod tests {
 
     #[test]
     fn nmcli_terse_with_escapes_and_extra_fields() {
-        let text = "Shop:AA\\:BB\\:CC\\:DD\\:EE\\:02:70\nCafe\\: 2nd\\\\floor:02\\:00\\:00\\:00\\:00\\:01:55:6\n\n";
+        let text =
+            "Shop:AA\\:BB\\:CC\\:DD\\:EE\\:02:70\nCafe\\: 2nd\\\\floor:02\\:00\\:00\\:00\\:00\\:01:55:6\n\n";
         let scan = parse_scan(text, Path::new("s")).unwrap();
         assert_eq!(scan.len(), 2);
         assert_eq!(scan[0].ssid, "Shop");

@@ -94,16 +94,14 @@ impl ServerKeys {
     /// Derives the keys from 32 secret bytes (RFC 5869 HKDF-SHA256, one `info` per purpose).
     pub fn from_secret(ikm: &[u8; KEY_LEN]) -> Result<Self, SecretError> {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(ikm);
-        let hmac: hmac::Key = prk
-            .expand(&[INFO_HMAC], hmac::HMAC_SHA256)
-            .map_err(|_| SecretError::Crypto("hkdf"))?
-            .into();
+        let hmac: hmac::Key =
+            prk.expand(&[INFO_HMAC], hmac::HMAC_SHA256).map_err(|_| SecretError::Crypto("hkdf"))?.into();
         let mut aead_bytes = Zeroizing::new([0u8; KEY_LEN]);
         prk.expand(&[INFO_AEAD], hkdf::HKDF_SHA256)
             .and_then(|okm| okm.fill(&mut aead_bytes[..]))
             .map_err(|_| SecretError::Crypto("hkdf"))?;
-        let aead =
-            RandomizedNonceKey::new(&AES_256_GCM, &aead_bytes[..]).map_err(|_| SecretError::Crypto("aead"))?;
+        let aead = RandomizedNonceKey::new(&AES_256_GCM, &aead_bytes[..])
+            .map_err(|_| SecretError::Crypto("aead"))?;
         Ok(Self { hmac, aead })
     }
 
@@ -134,7 +132,8 @@ impl ServerKeys {
             return Err(SecretError::Open);
         }
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
-        let nonce = aws_lc_rs::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Open)?;
+        let nonce =
+            aws_lc_rs::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Open)?;
         let mut buf = Zeroizing::new(ct.to_vec());
         let len = self
             .aead

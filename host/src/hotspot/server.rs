@@ -95,7 +95,14 @@ impl HotspotState {
     /// Builds the state from parts (the server may hand in its own connection through [`Store`]).
     pub fn new(store: Store, keys: ServerKeys, config: HotspotConfig, clock: Clock) -> Self {
         let limiter = RateLimiter::new(config.attempts_per_minute);
-        Self(Arc::new(Inner { store: Mutex::new(store), keys, hub: PushHub::default(), limiter, config, clock }))
+        Self(Arc::new(Inner {
+            store: Mutex::new(store),
+            keys,
+            hub: PushHub::default(),
+            limiter,
+            config,
+            clock,
+        }))
     }
 
     /// Ends every open event stream, so a graceful shutdown does not wait for listeners.
@@ -243,7 +250,8 @@ fn bearer(headers: &HeaderMap) -> Result<Option<[u8; 32]>, ApiError> {
 }
 
 fn required_bearer(headers: &HeaderMap) -> Result<[u8; 32], ApiError> {
-    bearer(headers)?.ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "this route needs the sharer token"))
+    bearer(headers)?
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "this route needs the sharer token"))
 }
 
 /// SHA-256 of a sharer token: what the database stores instead of the token.
@@ -281,10 +289,12 @@ async fn start_proof(
     ApiJson(req): ApiJson<StartRequest>,
 ) -> Result<(StatusCode, Json<StartResponse>), ApiError> {
     let first = Ssid::try_from(req.ssid).map_err(|e| ApiError::new(ErrorCode::SsidInvalid, e.to_string()))?;
-    let bssids =
-        rules::parse_bssids(&req.bssids).map_err(|e| ApiError::new(ErrorCode::BssidInvalid, e.to_string()))?;
+    let bssids = rules::parse_bssids(&req.bssids)
+        .map_err(|e| ApiError::new(ErrorCode::BssidInvalid, e.to_string()))?;
     let rule = match req.rule {
-        Some(r) => r.parse().map_err(|e: rules::RuleError| ApiError::new(ErrorCode::RuleUnknown, e.to_string()))?,
+        Some(r) => {
+            r.parse().map_err(|e: rules::RuleError| ApiError::new(ErrorCode::RuleUnknown, e.to_string()))?
+        }
         None => s.0.config.default_rule,
     };
     // The sharer is who holds the token: one given, or a new one issued now (see docs/hotspot.md).
@@ -365,8 +375,8 @@ async fn complete_inner(
     // The third identifier must be a name a network can carry (1-32 octets, printable) before it is
     // compared at all; a malformed one does not spend the proof.
     rules::validate_ssid(&req.ssid).map_err(|e| ApiError::new(ErrorCode::SsidInvalid, e.to_string()))?;
-    let bssids =
-        rules::parse_bssids(&req.bssids).map_err(|e| ApiError::new(ErrorCode::BssidInvalid, e.to_string()))?;
+    let bssids = rules::parse_bssids(&req.bssids)
+        .map_err(|e| ApiError::new(ErrorCode::BssidInvalid, e.to_string()))?;
     let mut key = match &req.key {
         Some(k) => {
             rules::validate_key(k).map_err(|e| ApiError::new(ErrorCode::KeyInvalid, e.to_string()))?;
@@ -465,7 +475,9 @@ async fn set_push(
     }
     let now = s.0.clock.now();
     let id = network_id.clone();
-    let row = with_store(&s, move |st, _| st.set_push(&id, &owner, &info, now)).await?.map_err(ApiError::refused)?;
+    let row = with_store(&s, move |st, _| st.set_push(&id, &owner, &info, now))
+        .await?
+        .map_err(ApiError::refused)?;
     let pushed = push_info(&network_id, row)?;
     s.0.hub.publish(pushed.clone());
     tracing::info!(network = %network_id, version = pushed.version, "hotspot: information set");

@@ -27,8 +27,7 @@ impl SseParser {
         self.buf.extend_from_slice(chunk);
         let mut out = Vec::new();
         // Lines end in CRLF, LF or CR (§9.2.5); a CR at the very end may be half a CRLF, so wait.
-        loop {
-            let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') else { break };
+        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') {
             let crlf = self.buf[pos] == b'\r' && self.buf.get(pos + 1) == Some(&b'\n');
             if self.buf[pos] == b'\r' && pos + 1 == self.buf.len() {
                 break;
@@ -82,7 +81,10 @@ mod tests {
         assert!(p.feed(b": keep-alive\n\nevent: in").is_empty());
         assert!(p.feed(b"fo\r\nid: 3\r").is_empty());
         let evs = p.feed(b"\ndata: {\"a\":\ndata:1}\n\n");
-        assert_eq!(evs, vec![SseEvent { event: "info".into(), data: "{\"a\":\n1}".into(), id: Some("3".into()) }]);
+        assert_eq!(
+            evs,
+            vec![SseEvent { event: "info".into(), data: "{\"a\":\n1}".into(), id: Some("3".into()) }]
+        );
         let evs = p.feed(b"data: x\r\rdata\n\n");
         assert_eq!(evs.len(), 2);
         assert_eq!(evs[0].event, "message");

@@ -260,7 +260,10 @@ impl Store {
     /// Ends a proof: checks it against the rules (same sharer, unused, unexpired, third identifier
     /// derived from the second, a BSSID in common with the start) and, when it holds, registers the
     /// network. A mismatch spends the proof; a wrong sharer or an expired proof does not change it.
-    pub fn complete_proof(&mut self, c: &Completion<'_>) -> Result<Result<NetworkRow, ErrorCode>, StoreError> {
+    pub fn complete_proof(
+        &mut self,
+        c: &Completion<'_>,
+    ) -> Result<Result<NetworkRow, ErrorCode>, StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let row = tx
             .query_row(

@@ -72,8 +72,7 @@ pub fn build(cfg: &ServerConfig) -> Result<(Router, Areas), ServerError> {
     let db = dir.join(DB_FILE);
     let hotspot = HotspotState::open(dir, &db, cfg.hotspot.clone(), Clock::system())?;
     let router = Router::new().merge(hotspot::router(hotspot.clone()));
-    let router =
-        hotspot::with_json_fallbacks(router).layer(tower_http::trace::TraceLayer::new_for_http());
+    let router = hotspot::with_json_fallbacks(router).layer(tower_http::trace::TraceLayer::new_for_http());
     Ok((router, Areas { hotspot }))
 }
 
