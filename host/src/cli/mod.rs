@@ -2,8 +2,8 @@
 
 pub mod apdu;
 pub mod card;
-pub mod policy;
 pub mod hotspot;
+pub mod policy;
 pub mod server;
 
 /// Logs go to stderr so that stdout stays machine-readable (QR codes, JSON).
