@@ -71,6 +71,9 @@ CREATE TABLE hotspot_push (
 ",
 }];
 
+/// How long, in seconds, a proof that registered nothing is kept after it ended or expired.
+pub const PROOF_RETENTION: i64 = 7 * 24 * 3600;
+
 /// A storage failure (not a refusal: those are [`ErrorCode`]s).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -229,10 +232,16 @@ impl Store {
         )?)
     }
 
-    /// Records a new sharer and the start of a proof, atomically.
+    /// Records a new sharer and the start of a proof, atomically. Proofs that did not register a
+    /// network and ended or expired more than [`PROOF_RETENTION`] seconds ago are removed on the way.
     pub fn insert_proof(&mut self, p: &NewProof<'_>, new_sharer: bool) -> Result<(), StoreError> {
         let bssids = serde_json::to_string(&p.bssids).map_err(|_| StoreError::Corrupt("bssid list"))?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM hotspot_proofs WHERE state != 'completed'
+                 AND COALESCE(ended_at, expires_at) < ?1",
+            [p.created_at - PROOF_RETENTION],
+        )?;
         if new_sharer {
             tx.execute(
                 "INSERT INTO hotspot_sharers (token_hash, created_at) VALUES (?1, ?2)",
@@ -484,5 +493,47 @@ mod tests {
         assert_eq!(n, MIGRATIONS.len() as i64);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn old_unsuccessful_proofs_are_purged_completed_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Store::open(&dir.path().join("db")).unwrap();
+        let keys = ServerKeys::from_secret(&[1; 32]).unwrap();
+        let macs = ["02:00:00:00:00:01".parse::<Mac>().unwrap()];
+        let new = |id: &'static str, at: i64| NewProof {
+            id,
+            sharer_hash: &[9; 32],
+            first_ssid: "Shop",
+            bssids: &macs,
+            rule: "hash",
+            second: "CG-AAAAAAAAAAAAA",
+            created_at: at,
+            expires_at: at + 600,
+        };
+        st.insert_proof(&new("stale", 0), true).unwrap();
+        st.insert_proof(&new("done", 0), false).unwrap();
+        let done = Completion {
+            proof_id: "done",
+            sharer_hash: &[9; 32],
+            third: "CG-AAAAAAAAAAAAA",
+            bssids: &macs,
+            new_network_id: "n1",
+            key: None,
+            keys: &keys,
+            share_key: false,
+            now: 10,
+        };
+        assert!(st.complete_proof(&done).unwrap().is_ok());
+        st.insert_proof(&new("fresh", 601 + PROOF_RETENTION), false).unwrap();
+        let ids: Vec<String> = st
+            .conn
+            .prepare("SELECT id FROM hotspot_proofs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(ids, ["done", "fresh"], "the expired open proof is gone one retention later");
     }
 }
