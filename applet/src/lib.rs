@@ -2,10 +2,46 @@
 //! applets it ships with.
 //!
 //! Modules, by what a reader looks for:
-//! - [`gate`]: the policy gate: service data from commands, the decision, the last-decision object;
+//! - [`runtime`]: the [`Card`] — applet registry, SELECT, logical channels, command chaining,
+//!   GET RESPONSE, power and reset, and the dispatch path with the policy-gate seam;
+//! - [`applet`]: the [`Applet`] trait, the [`Context`] an applet works with, [`Service`]s, the
+//!   [`Catalog`] of applet classes;
+//! - [`store`]: persistent memory, quota, transactions, the tear hook;
+//! - [`state`]: the card state file and [`FileCard`] (saved before each answer, locked while open);
+//! - [`pin`]: Java Card `OwnerPIN` and the ISO VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUNTER;
+//! - [`gate`]: the policy gate: service data from commands, the decision, the last-decision object,
+//!   and [`gate::hook`], the [`ServiceGate`] trait through which the runtime consults it;
+//! - [`apdu`], [`aid`], [`atr`]: command APDUs, application identifiers, the answer to reset;
+//! - [`apps`]: the applets cardgate ships ([`apps::diag`]) and [`apps::catalog`];
 //! - [`sw`]: status words and their meanings;
 //! - [`tlv`]: strict BER-TLV, shared by the whole workspace.
+//!
+//! ```
+//! use applet::{apps, Card, CardConfig};
+//!
+//! let mut card = Card::new(CardConfig::default(), apps::catalog()).unwrap();
+//! card.install("diag", apps::diag::aid(), &[]).unwrap();
+//! card.set_default_applet(Some(apps::diag::aid())).unwrap();
+//! // ECHO on the default applet: the data comes back with 9000.
+//! assert_eq!(card.process(&[0x80, 0x10, 0x00, 0x00, 0x02, 0xCA, 0xFE, 0x00]), [0xCA, 0xFE, 0x90, 0x00]);
+//! ```
 
+pub mod aid;
+pub mod apdu;
+pub mod applet;
+pub mod apps;
+pub mod atr;
 pub mod gate;
+pub mod pin;
+pub mod runtime;
+pub mod state;
+pub mod store;
 pub mod sw;
 pub mod tlv;
+
+pub use aid::Aid;
+pub use apdu::Command;
+pub use applet::{Applet, AppletClass, Catalog, Clear, Context, EcdsaFormat, Service};
+pub use gate::hook::{ServiceCall, ServiceGate, SystemMemory};
+pub use runtime::{Card, CardConfig, CardStats, InstallError};
+pub use state::{FileCard, FormatError, StateError};

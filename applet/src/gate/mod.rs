@@ -5,9 +5,11 @@
 //!
 //! - [`service_data`]: the command data field (BER-TLV) ↔ [`policies::ServiceData`];
 //! - [`diagnostic`]: the last decision as a BER-TLV object for GET DATA;
-//! - [`check`]: the whole gate step for one command, for the runtime's dispatch path.
+//! - [`check`]: the whole gate step for one command, for the runtime's dispatch path;
+//! - [`hook`]: the [`hook::ServiceGate`] trait through which the runtime consults a gate.
 
 pub mod diagnostic;
+pub mod hook;
 pub mod service_data;
 
 use policies::{
