@@ -548,7 +548,6 @@ impl Card {
         changed: bool,
         out: &mut Vec<u8>,
     ) -> Sw {
-        let sw = sanitize(sw);
         let keeps_data = matches!(sw >> 8, 0x62 | 0x63 | 0x90..=0x9F);
         if !keeps_data || reply.is_empty() {
             return sw;
@@ -803,7 +802,7 @@ impl Card {
         );
         match r {
             Ok(Ok(())) => sw::OK,
-            Ok(Err(sw)) => sw,
+            Ok(Err(sw)) => sanitize(sw),
             Err(()) => {
                 self.stats.applet_panics += 1;
                 reply.clear();
