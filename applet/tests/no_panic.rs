@@ -1,6 +1,9 @@
 //! Property tests: no byte string, and no sequence of commands, makes the card panic, hang, leave a
 //! transaction open, or answer without a status word; the state file reader survives any bytes.
 
+// Test helpers: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use applet::Card;

@@ -1,6 +1,9 @@
 //! Services and the policy-gate seam: a declared service runs atomically, the gate is asked before
 //! it runs and records after it succeeded, in the same transaction.
 
+// Test helpers: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use applet::sw::{self, Sw};

@@ -1,6 +1,9 @@
 //! The card state file: round trip, saving only on change, strict reading of damaged files
 //! (which are never overwritten), and the lock that keeps a second process out.
 
+// Test helpers: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::os::unix::fs::MetadataExt;

@@ -1,6 +1,9 @@
 //! Power cut at every persistent write of a command (the tear hook): afterwards the card is always
 //! in the state before or after the command, never between, and PIN tries cannot be won back.
 
+// Test helpers: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! APDU transcripts: command and expected response in hex, one reason each, on a fresh card with
 //! the diagnostic applet (default), two probe applets and the tripwire (see `common`).
 
+// Test helpers: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use applet::apdu::MAX_COMMAND_DATA;

@@ -3,6 +3,8 @@
 //! runtime hands it anything, to prove commands are routed only where they belong.
 
 #![allow(dead_code)]
+// Test helpers: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use applet::sw::{self, Sw};
 use applet::{Aid, Applet, AppletClass, Card, CardConfig, Catalog, Clear, Command, Context, Service, apps};
