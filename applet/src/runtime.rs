@@ -6,8 +6,8 @@
 //! [`Card::process_into`] → `dispatch`:
 //! 1. parse (`6700` bad length, `6E00` bad class) and find the channel (`6881` if not open);
 //! 2. a chain in progress must go on with the same header (`6883` otherwise, chain dropped);
-//! 3. GET RESPONSE serves the rest of the previous response (interindustry class only);
-//!    any other command discards that rest;
+//! 3. GET RESPONSE serves the rest of the previous response (in a proprietary class too, when a
+//!    response is pending); any other command discards that rest;
 //! 4. chained parts are collected (`9000` each) until the last, then the whole command runs;
 //! 5. `execute`: SELECT by DF name and MANAGE CHANNEL are the runtime's; anything else goes to
 //!    the channel's selected applet (`6986` if none): through `run_service` if the command is one
@@ -90,7 +90,6 @@ pub(crate) struct Instance {
     pub(crate) aid: Aid,
     pub(crate) class: AppletClass,
     pub(crate) owner: Owner,
-    pub(crate) params: Vec<u8>,
     applet: Box<dyn Applet>,
     reset_ram: Transient,
 }
@@ -264,14 +263,8 @@ impl Card {
         let class = *self.catalog.get(class).ok_or_else(|| InstallError::UnknownClass(class.into()))?;
         let owner = self.next_owner;
         let next = owner.checked_add(1).ok_or(InstallError::TooMany)?;
-        let mut inst = Instance {
-            aid,
-            class,
-            owner,
-            params: params.to_vec(),
-            applet: (class.create)(),
-            reset_ram: Transient::default(),
-        };
+        let mut inst =
+            Instance { aid, class, owner, applet: (class.create)(), reset_ram: Transient::default() };
         self.store.begin(TxOwner::Runtime)?;
         let mut session = Session::default();
         let result = call_applet(&mut inst, &mut self.store, 0, &mut session, |applet, ctx| {
@@ -293,12 +286,11 @@ impl Card {
     }
 
     /// Re-creates an instance read from a state file (its objects are loaded separately).
-    pub(crate) fn restore_instance(&mut self, class: AppletClass, aid: Aid, owner: Owner, params: Vec<u8>) {
+    pub(crate) fn restore_instance(&mut self, class: AppletClass, aid: Aid, owner: Owner) {
         self.instances.push(Instance {
             aid,
             class,
             owner,
-            params,
             applet: (class.create)(),
             reset_ram: Transient::default(),
         });
@@ -474,7 +466,10 @@ impl Card {
             chain.reset();
             return sw::LAST_COMMAND_OF_CHAIN_EXPECTED;
         }
-        if class.is_interindustry() && cmd.ins() == 0xC0 {
+        // GET RESPONSE is interindustry, but hosts often send it with the class byte of the command
+        // that got 61xx (`80 C0` after `80 ..`): with a response pending, any class takes it;
+        // without one, a proprietary `C0` is the applet's own instruction.
+        if cmd.ins() == 0xC0 && (class.is_interindustry() || self.channels[ch].pending.active) {
             if class.is_chained() {
                 return sw::COMMAND_CHAINING_NOT_SUPPORTED;
             }

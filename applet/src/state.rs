@@ -12,7 +12,7 @@
 //! ```text
 //! E0 card         { 80 name (ASCII), 81 quota (4 bytes), 82 next instance number (2 bytes),
 //!                   83 default applet AID (optional) }
-//! E1 instance ... { 80 instance number (2), 81 class name (ASCII), 82 AID, 83 install parameters }
+//! E1 instance ... { 80 instance number (2), 81 class name (ASCII), 82 AID }
 //! E2 object   ... { 80 owner (2), 81 id (2), 82 flags (1: bit 0 secret), 83 data }
 //! ```
 //! Reading is strict: a wrong magic, version, length or checksum, an unknown or missing field,
@@ -186,7 +186,6 @@ impl Card {
                 w.primitive(Tag(0x80), &inst.owner.to_be_bytes());
                 w.primitive(Tag(0x81), inst.class.name.as_bytes());
                 w.primitive(Tag(0x82), inst.aid.as_bytes());
-                w.primitive(Tag(0x83), &inst.params);
             });
         }
         for (key, data, secret) in self.store.entries() {
@@ -245,13 +244,11 @@ impl Card {
             let item = item.map_err(|e| malformed(e.to_string()))?;
             match item.tag {
                 INSTANCE => {
-                    let [owner, class, aid, params] =
-                        fields(item.value, [0x80, 0x81, 0x82, 0x83], "instance")?;
+                    let [owner, class, aid] = fields(item.value, [0x80, 0x81, 0x82], "instance")?;
                     let owner = u16_field(required(owner, "instance number")?, "instance number")?;
                     let class = ascii(required(class, "class")?, "class")?;
                     let aid = Aid::new(required(aid, "AID")?)
                         .map_err(|e| malformed(format!("instance AID: {e}")))?;
-                    let params = required(params, "install parameters")?.to_vec();
                     if owner == 0
                         || owner >= out.next_owner
                         || out.instances.iter().any(|i| i.owner == owner || i.aid == aid)
@@ -261,7 +258,7 @@ impl Card {
                         )));
                     }
                     let class = *out.catalog.get(&class).ok_or(FormatError::UnknownClass(class))?;
-                    out.restore_instance(class, aid, owner, params);
+                    out.restore_instance(class, aid, owner);
                 }
                 OBJECT => {
                     let [owner, id, flags, data] = fields(item.value, [0x80, 0x81, 0x82, 0x83], "object")?;

@@ -135,7 +135,7 @@ fn a_body_with_a_valid_checksum_is_still_checked_field_by_field() {
         ("quota is not 4 bytes", &h("E00C 8001 41 8103 001000 82020001")),
         (
             "class \"nope\"",
-            &h("E00D 8001 41 8104 00001000 82020002 E114 80020001 8104 6E6F7065 8206 A00000099901 8300"),
+            &h("E00D 8001 41 8104 00001000 82020002 E112 80020001 8104 6E6F7065 8206 A00000099901"),
         ),
     ];
     for (expected, body) in cases {

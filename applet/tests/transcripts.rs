@@ -341,6 +341,9 @@ fn get_response_serves_long_responses_in_parts() {
             ("00C0000002", "0304 9000", ""),
             ("8010000002 0102", "6102", "case 3, Le absent"),
             ("00C0000010", "0102 9000", "an Le larger than what is left"),
+            ("8010000002 0304", "6102", "again"),
+            ("80C0000002", "0304 9000", "GET RESPONSE in the command's proprietary class works too"),
+            ("80C0000002", "6D00", "with nothing pending, 80 C0 is the applet's (diag has no C0)"),
         ],
     );
     let r = card.process(&h("80120400 000200"));

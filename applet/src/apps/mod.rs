@@ -1,14 +1,80 @@
-//! The applets cardgate ships, and [`catalog`], the catalog every card is made with.
+//! The applets cardgate ships, [`catalog`] (the classes every card is made with), and
+//! [`new_card`] (the card `cardgate card init` writes).
 //!
-//! To add an applet: write `apps/<name>.rs` with a `CLASS: AppletClass`, and add it to
-//! [`catalog`] (the state file names classes, so a card can only be loaded by a build whose
-//! catalog has all of its classes).
+//! To add an applet: write `apps/<name>.rs` with a `CLASS: AppletClass`, add it to [`catalog`]
+//! (the state file names classes, so a card can only be loaded by a build whose catalog has all of
+//! its classes), and install it in [`new_card`] if new cards should have it.
 
 pub mod diag;
 
+use zeroize::Zeroizing;
+
+use crate::aid::Aid;
 use crate::applet::Catalog;
+use crate::runtime::{Card, CardConfig, DEFAULT_QUOTA, InstallError};
 
 /// Every applet class built into cardgate.
 pub fn catalog() -> Catalog {
     Catalog::new().with(diag::CLASS)
+}
+
+/// What `cardgate card init` lets a user choose.
+#[derive(Clone)]
+pub struct CardOptions {
+    /// The name in the ATR (1 to 8 printable ASCII characters).
+    pub name: String,
+    /// Persistent-memory quota in bytes.
+    pub quota: usize,
+    /// The diagnostic applet's PIN.
+    pub pin: Zeroizing<Vec<u8>>,
+    /// Its PUK (resetting code).
+    pub puk: Zeroizing<Vec<u8>>,
+    /// PIN tries (1 to 15).
+    pub pin_tries: u8,
+    /// PUK tries (1 to 15).
+    pub puk_tries: u8,
+    /// The applet selected at power-up; `None` for none.
+    pub default_applet: Option<Aid>,
+}
+
+impl std::fmt::Debug for CardOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The PIN and PUK are never printed.
+        f.debug_struct("CardOptions")
+            .field("name", &self.name)
+            .field("quota", &self.quota)
+            .field("pin_tries", &self.pin_tries)
+            .field("puk_tries", &self.puk_tries)
+            .field("default_applet", &self.default_applet)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CardOptions {
+    fn default() -> Self {
+        CardOptions {
+            name: crate::atr::DEFAULT_NAME.into(),
+            quota: DEFAULT_QUOTA,
+            pin: Zeroizing::new(diag::DEFAULT_PIN.to_vec()),
+            puk: Zeroizing::new(diag::DEFAULT_PUK.to_vec()),
+            pin_tries: 3,
+            puk_tries: 5,
+            default_applet: Some(diag::aid()),
+        }
+    }
+}
+
+/// A new card with cardgate's default applets installed, powered off.
+pub fn new_card(options: &CardOptions) -> Result<Card, InstallError> {
+    let config = CardConfig { name: options.name.clone(), quota: options.quota, default_applet: None };
+    let mut card = Card::new(config, catalog())?;
+    let params = Zeroizing::new(diag::install_params(
+        &options.pin,
+        &options.puk,
+        options.pin_tries,
+        options.puk_tries,
+    ));
+    card.install(diag::CLASS.name, diag::aid(), &params)?;
+    card.set_default_applet(options.default_applet)?;
+    Ok(card)
 }
