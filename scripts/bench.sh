@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Benchmarks (`make bench`). Each section measures cardgate and, in the same run, a peer, then
+# prints the ratio. Figures and commands are recorded in BENCHMARKS.md. BENCH_QUICK=1: short runs.
+# Sections are added by the engineers who own them; keep each one self-contained.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=target/bench
+mkdir -p "$out"
+
+# --- Runtime: in-process APDU dispatch --------------------------------------------------------
+# cardgate's card (applet crate) against vsmartcard's vicc card OS (Python), both in-process,
+# one core, no transport.
+echo "== runtime: in-process APDU dispatch =="
+cargo bench -q -p applet --bench dispatch 2>/dev/null | tee "$out/runtime.txt"
+echo
+echo "== peer: vsmartcard vicc 0.8, Iso7816OS.execute in-process (Python) =="
+python3 scripts/bench/vicc_dispatch.py | tee "$out/runtime-vicc.txt"
+echo
+echo "| operation | cardgate ops/s | vicc ops/s | ratio |"
+echo "|---|---:|---:|---:|"
+awk '/^result/ && FNR==NR { ours[$2] = $3; next }
+     /^result/ { if ($2 in ours) printf "| %s | %d | %d | %.0fx |\n", $2, ours[$2], $3, ours[$2] / $3 }' \
+  "$out/runtime.txt" "$out/runtime-vicc.txt"
