@@ -31,7 +31,8 @@
 //! # Locking
 //! While a process has a card open it holds an advisory lock (`flock`) on `.NAME.lock` beside the
 //! state file (not on the state file itself, which is replaced at every save), with its process id
-//! and command line written in it, so a second process is refused with a message naming the first.
+//! and program name written in it (with the subcommand, never the arguments, which may hold a PIN),
+//! so a second process is refused with a message naming the first.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -39,10 +40,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest;
+use zeroize::Zeroizing;
 
 use crate::aid::Aid;
 use crate::applet::Catalog;
-use crate::runtime::{Card, CardConfig};
+use crate::runtime::{Card, CardConfig, Instance};
 use crate::store::ObjectKey;
 use crate::tlv::{self, Tag};
 
@@ -128,6 +130,39 @@ pub enum StateError {
     },
 }
 
+/// Bytes of a primitive object with a one-byte tag.
+fn primitive_size(len: usize) -> usize {
+    1 + len_size(len) + len
+}
+
+/// Bytes of a BER length field (X.690 §8.1.3, as `tlv::write_len` writes it).
+fn len_size(len: usize) -> usize {
+    match len {
+        0..=0x7F => 1,
+        0x80..=0xFF => 2,
+        0x100..=0xFFFF => 3,
+        0x1_0000..=0xFF_FFFF => 4,
+        _ => 5,
+    }
+}
+
+fn template_size(children: &[(u8, &[u8])]) -> usize {
+    let inner: usize = children.iter().map(|(_, v)| primitive_size(v.len())).sum();
+    1 + len_size(inner) + inner
+}
+
+/// Writes a one-byte-tag template of one-byte-tag primitives straight into `out`.
+fn write_template(out: &mut Vec<u8>, tag: Tag, children: &[(u8, &[u8])]) {
+    let inner: usize = children.iter().map(|(_, v)| primitive_size(v.len())).sum();
+    tag.write(out);
+    tlv::write_len(inner, out);
+    for (t, v) in children {
+        out.push(*t);
+        tlv::write_len(v.len(), out);
+        out.extend_from_slice(v);
+    }
+}
+
 fn malformed(what: impl Into<String>) -> FormatError {
     FormatError::Malformed(what.into())
 }
@@ -170,38 +205,51 @@ fn ascii(v: &[u8], what: &str) -> Result<String, FormatError> {
 
 impl Card {
     /// The card's persistent state in the state file format. The card must be between commands
-    /// (no transaction open), which it always is outside [`Card::process`].
-    pub fn to_state_bytes(&self) -> Vec<u8> {
-        let mut body = tlv::Writer::new();
-        body.constructed(CARD, |w| {
-            w.primitive(Tag(0x80), self.config.name.as_bytes());
-            w.primitive(Tag(0x81), &(self.config.quota as u32).to_be_bytes());
-            w.primitive(Tag(0x82), &self.next_owner.to_be_bytes());
-            if let Some(aid) = self.config.default_applet {
-                w.primitive(Tag(0x83), aid.as_bytes());
-            }
-        });
-        for inst in &self.instances {
-            body.constructed(INSTANCE, |w| {
-                w.primitive(Tag(0x80), &inst.owner.to_be_bytes());
-                w.primitive(Tag(0x81), inst.class.name.as_bytes());
-                w.primitive(Tag(0x82), inst.aid.as_bytes());
-            });
+    /// (no transaction open), which it always is outside [`Card::process`]. The bytes include
+    /// PINs and keys: they are zeroised when dropped, and written into one buffer (no copies left
+    /// behind in intermediate ones).
+    pub fn to_state_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let quota = (self.config.quota as u32).to_be_bytes();
+        let next = self.next_owner.to_be_bytes();
+        let default = self.config.default_applet;
+        let mut card: Vec<(u8, &[u8])> =
+            vec![(0x80, self.config.name.as_bytes()), (0x81, &quota), (0x82, &next)];
+        if let Some(aid) = &default {
+            card.push((0x83, aid.as_bytes()));
         }
-        for (key, data, secret) in self.store.entries() {
-            body.constructed(OBJECT, |w| {
-                w.primitive(Tag(0x80), &key.owner.to_be_bytes());
-                w.primitive(Tag(0x81), &key.id.to_be_bytes());
-                w.primitive(Tag(0x82), &[u8::from(secret)]);
-                w.primitive(Tag(0x83), data);
-            });
+        let instances: Vec<([u8; 2], &Instance)> =
+            self.instances.iter().map(|i| (i.owner.to_be_bytes(), i)).collect();
+        let objects: Vec<_> = self
+            .store
+            .entries()
+            .map(|(k, data, secret)| (k.owner.to_be_bytes(), k.id.to_be_bytes(), [u8::from(secret)], data))
+            .collect();
+        let mut body_len = template_size(&card);
+        for (owner, inst) in &instances {
+            body_len += template_size(&[
+                (0x80, owner),
+                (0x81, inst.class.name.as_bytes()),
+                (0x82, inst.aid.as_bytes()),
+            ]);
         }
-        let body = body.into_bytes();
-        let mut out = Vec::with_capacity(HEADER + body.len() + CHECKSUM);
+        for (owner, id, flags, data) in &objects {
+            body_len += template_size(&[(0x80, owner), (0x81, id), (0x82, flags), (0x83, data)]);
+        }
+        let mut out = Zeroizing::new(Vec::with_capacity(HEADER + body_len + CHECKSUM));
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_be_bytes());
-        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        out.extend_from_slice(&body);
+        out.extend_from_slice(&(body_len as u32).to_be_bytes());
+        write_template(&mut out, CARD, &card);
+        for (owner, inst) in &instances {
+            write_template(
+                &mut out,
+                INSTANCE,
+                &[(0x80, owner), (0x81, inst.class.name.as_bytes()), (0x82, inst.aid.as_bytes())],
+            );
+        }
+        for (owner, id, flags, data) in &objects {
+            write_template(&mut out, OBJECT, &[(0x80, owner), (0x81, id), (0x82, flags), (0x83, data)]);
+        }
         let sum = digest::digest(&digest::SHA256, &out);
         out.extend_from_slice(sum.as_ref());
         out
@@ -291,7 +339,7 @@ pub struct FileCard {
     card: Card,
     path: PathBuf,
     _lock: File,
-    saved: Vec<u8>,
+    saved: Zeroizing<Vec<u8>>,
     saved_generation: u64,
     poisoned: Option<String>,
 }
@@ -333,10 +381,24 @@ fn lock(path: &Path) -> Result<File, StateError> {
         }
         Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
     }
-    let args: Vec<String> = std::env::args().collect();
-    let note = format!("pid {} ({})\n", std::process::id(), args.join(" "));
+    let note = format!("pid {} ({})\n", std::process::id(), who_am_i());
     file.set_len(0).and_then(|()| file.write_all(note.as_bytes())).map_err(io_err(&lock_path))?;
     Ok(file)
+}
+
+/// The program and its subcommand words (`cardgate card serve`), for the lock file. Arguments are
+/// left out: they may hold a PIN or APDUs.
+fn who_am_i() -> String {
+    let mut args = std::env::args();
+    let program = args.next().unwrap_or_default();
+    let program =
+        Path::new(&program).file_name().map_or(program.clone(), |n| n.to_string_lossy().into_owned());
+    let words = args
+        .take_while(|a| {
+            !a.is_empty() && a.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !a.starts_with('-')
+        })
+        .take(3);
+    std::iter::once(program).chain(words).collect::<Vec<_>>().join(" ")
 }
 
 /// Replaces `path` with `bytes` atomically and durably: temporary file, fsync, rename, fsync dir.
@@ -367,7 +429,7 @@ impl FileCard {
             card,
             path: path.to_path_buf(),
             _lock: lock,
-            saved: Vec::new(),
+            saved: Zeroizing::new(Vec::new()),
             poisoned: None,
         };
         let bytes = fc.card.to_state_bytes();
@@ -381,7 +443,7 @@ impl FileCard {
     pub fn open(path: &Path, catalog: Catalog) -> Result<FileCard, StateError> {
         let lock = lock(path)?;
         let bytes = match fs::read(path) {
-            Ok(b) => b,
+            Ok(b) => Zeroizing::new(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StateError::Missing(path.to_path_buf()));
             }
@@ -403,7 +465,7 @@ impl FileCard {
     /// renames, so the file read is always a complete state.
     pub fn read(path: &Path, catalog: Catalog) -> Result<Card, StateError> {
         let bytes = match fs::read(path) {
-            Ok(b) => b,
+            Ok(b) => Zeroizing::new(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StateError::Missing(path.to_path_buf()));
             }
