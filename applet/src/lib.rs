@@ -42,6 +42,6 @@ pub mod tlv;
 pub use aid::Aid;
 pub use apdu::Command;
 pub use applet::{Applet, AppletClass, Catalog, Clear, Context, EcdsaFormat, Service};
-pub use gate::hook::{ServiceCall, ServiceGate, SystemMemory};
+pub use gate::hook::{ServiceCall, ServiceGate, SystemMemory, Verdict};
 pub use runtime::{Card, CardConfig, CardStats, InstallError};
 pub use state::{FileCard, FormatError, StateError};

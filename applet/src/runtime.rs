@@ -10,9 +10,9 @@
 //!    response is pending); any other command discards that rest;
 //! 4. chained parts are collected (`9000` each) until the last, then the whole command runs;
 //! 5. `execute`: SELECT by DF name and MANAGE CHANNEL are the runtime's; anything else goes to
-//!    the channel's selected applet (`6986` if none): through `run_service` if the command is one
-//!    of the applet's declared services (**this is where the policy gate sits**), else straight
-//!    to `process`;
+//!    the channel's selected applet (`6986` if none) through `invoke`, **where the policy gate
+//!    sits**: a service (bound by the gate's policy, or declared by the applet) runs atomically in
+//!    `run_service`, anything else goes straight to `process`;
 //! 6. `shape`: the response is cut to Ne, the rest kept for GET RESPONSE (`61xx`), or `6Cxx` for a
 //!    short case 2 command with too small an Le;
 //! 7. if the tear hook cut power during the command, the card powers off and the answer is lost.
@@ -23,7 +23,7 @@ use crate::aid::Aid;
 use crate::apdu::{CHANNELS, Command, MAX_COMMAND_DATA, MAX_RESPONSE_DATA};
 use crate::applet::{Applet, AppletClass, Catalog, Context, Service, Session, Transient};
 use crate::atr::{self, Atr};
-use crate::gate::hook::{ServiceCall, ServiceGate, SystemMemory};
+use crate::gate::hook::{ServiceCall, ServiceGate, SystemMemory, Verdict};
 use crate::store::{Owner, Store, StoreError, TxOwner};
 use crate::sw::{self, Sw};
 use crate::tlv;
@@ -776,13 +776,26 @@ impl Card {
         }
     }
 
-    /// Hands a command to the applet: through [`run_service`](Card::run_service) when it is one of
-    /// the applet's services.
+    /// Hands a command to the applet. **The policy gate sits here**: with a gate installed, every
+    /// command is checked first (see [`crate::gate::hook`]); a service the gate allows, or one the
+    /// applet declared, goes through [`run_service`](Card::run_service), anything else straight to
+    /// `process`.
     fn invoke(&mut self, ch: usize, idx: usize, cmd: &Command<'_>, reply: &mut Vec<u8>) -> Sw {
-        let service = self.instances[idx].applet.services().iter().find(|s| s.matches(cmd)).copied();
-        match service {
-            Some(service) => self.run_service(ch, idx, &service, cmd, reply),
-            None => self.call_process(ch, idx, cmd, reply),
+        let declared = self.instances[idx].applet.services().iter().find(|s| s.matches(cmd)).copied();
+        let call = ServiceCall {
+            aid: self.instances[idx].aid,
+            declared: declared.as_ref(),
+            command: cmd,
+            validated: self.channels[ch].session.validated,
+        };
+        let verdict = match self.gate_check(&call) {
+            Ok(verdict) => verdict,
+            Err(sw) => return sw,
+        };
+        if verdict == Verdict::Allow || declared.is_some() {
+            self.run_service(ch, idx, &call, verdict == Verdict::Allow, reply)
+        } else {
+            self.call_process(ch, idx, cmd, reply)
         }
     }
 
@@ -806,36 +819,25 @@ impl Card {
         }
     }
 
-    /// Runs a declared service atomically, with the policy gate around it (see [`crate::gate`]):
-    /// runtime transaction → **gate check** → `process` → **gate record** → commit. Any failure
-    /// rolls back everything the service and the gate wrote.
+    /// Runs a service atomically: runtime transaction → `process` → **gate record** (when the gate
+    /// allowed it) → commit. Any failure rolls back everything the service and the gate wrote.
     fn run_service(
         &mut self,
         ch: usize,
         idx: usize,
-        service: &Service,
-        cmd: &Command<'_>,
+        call: &ServiceCall<'_>,
+        record: bool,
         reply: &mut Vec<u8>,
     ) -> Sw {
         if let Err(e) = self.store.begin(TxOwner::Runtime) {
             return e.sw();
         }
-        let call = ServiceCall {
-            aid: self.instances[idx].aid,
-            service,
-            command: cmd,
-            validated: self.channels[ch].session.validated,
-        };
-        if let Err(sw) = self.consult_gate(|gate, system| gate.check(&call, system)) {
-            self.store.abort_all_of(TxOwner::Runtime);
-            return sw;
-        }
-        let sw = self.call_process(ch, idx, cmd, reply);
+        let sw = self.call_process(ch, idx, call.command, reply);
         if sw != sw::OK {
             self.store.abort_all_of(TxOwner::Runtime);
             return sw;
         }
-        if let Err(sw) = self.consult_gate(|gate, system| gate.record(&call, system)) {
+        if record && let Err(sw) = self.gate_record(call) {
             self.store.abort_all_of(TxOwner::Runtime);
             reply.clear();
             return sw;
@@ -850,20 +852,36 @@ impl Card {
         }
     }
 
-    /// Calls the gate, if one is installed, catching a panic (`6F00`).
-    fn consult_gate(
-        &mut self,
-        f: impl FnOnce(&mut dyn ServiceGate, &mut SystemMemory<'_>) -> Result<(), Sw>,
-    ) -> Result<(), Sw> {
-        let Some(gate) = self.gate.as_mut() else { return Ok(()) };
-        let mut system = SystemMemory { store: &mut self.store };
-        match panic::catch_unwind(AssertUnwindSafe(|| f(gate.as_mut(), &mut system))) {
+    /// [`ServiceGate::check`], if a gate is installed, catching a panic (`6F00`).
+    fn gate_check(&mut self, call: &ServiceCall<'_>) -> Result<Verdict, Sw> {
+        let Some(gate) = self.gate.as_mut() else { return Ok(Verdict::NotAService) };
+        let system = SystemMemory { store: &mut self.store };
+        match panic::catch_unwind(AssertUnwindSafe(|| gate.check(call, &system))) {
             Ok(r) => r.map_err(sanitize),
             Err(_) => {
                 tracing::error!("the service gate panicked");
                 Err(sw::UNKNOWN)
             }
         }
+    }
+
+    /// [`ServiceGate::record`], if a gate is installed, catching a panic (`6F00`).
+    fn gate_record(&mut self, call: &ServiceCall<'_>) -> Result<(), Sw> {
+        let Some(gate) = self.gate.as_mut() else { return Ok(()) };
+        let mut system = SystemMemory { store: &mut self.store };
+        match panic::catch_unwind(AssertUnwindSafe(|| gate.record(call, &mut system))) {
+            Ok(r) => r.map_err(sanitize),
+            Err(_) => {
+                tracing::error!("the service gate panicked");
+                Err(sw::UNKNOWN)
+            }
+        }
+    }
+
+    /// The services the installed applets declare, for checking a policy against: which
+    /// instructions each applet says are services.
+    pub fn declared_services(&self) -> Vec<(Aid, Service)> {
+        self.instances.iter().flat_map(|i| i.applet.services().iter().map(move |s| (i.aid, *s))).collect()
     }
 }
 

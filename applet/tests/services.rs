@@ -7,7 +7,7 @@
 mod common;
 
 use applet::sw::{self, Sw};
-use applet::{ServiceCall, ServiceGate, SystemMemory};
+use applet::{ServiceCall, ServiceGate, SystemMemory, Verdict};
 use common::*;
 
 /// System object the test gate reads: `[1]` means "refuse".
@@ -17,24 +17,32 @@ const USES: u16 = 2;
 /// System object that makes `record` fail.
 const FAIL_RECORD: u16 = 3;
 
-/// A gate that refuses when told to, and counts the services that ran.
+/// A gate whose "policy" binds diag INCREMENT (P1 00, which diag also declares) and probe WRITE of
+/// object 7 (which probe does not declare); it refuses when told to, and counts the services run.
 struct CountingGate {
     checks: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
+fn bound(call: &ServiceCall<'_>) -> bool {
+    let c = call.command;
+    (call.aid == aid(DIAG) && c.ins() == 0x22 && c.p1() == 0)
+        || (call.aid == aid(PROBE1) && c.ins() == 0x02 && c.p1() == 7)
+}
+
 impl ServiceGate for CountingGate {
-    fn check(&mut self, call: &ServiceCall<'_>, system: &mut SystemMemory<'_>) -> Result<(), Sw> {
+    fn check(&mut self, call: &ServiceCall<'_>, system: &SystemMemory<'_>) -> Result<Verdict, Sw> {
         self.checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        assert!(call.service.name == "diag.increment" || call.service.name == "probe.svc");
+        if !bound(call) {
+            return Ok(Verdict::NotAService);
+        }
         if system.read(REFUSE) == Some(&[1]) {
-            // What a velocity counter would write on a refusal must not survive either.
-            system.write(USES, &[0xEE; 4]).map_err(|e| e.sw())?;
             return Err(sw::CONDITIONS_NOT_SATISFIED);
         }
-        Ok(())
+        Ok(Verdict::Allow)
     }
 
-    fn record(&mut self, _call: &ServiceCall<'_>, system: &mut SystemMemory<'_>) -> Result<(), Sw> {
+    fn record(&mut self, call: &ServiceCall<'_>, system: &mut SystemMemory<'_>) -> Result<(), Sw> {
+        assert!(bound(call), "record only follows an Allow");
         let n = system.read(USES).map_or(0, |v| u32::from_be_bytes(v.try_into().unwrap_or([0; 4])));
         system.write(USES, &(n + 1).to_be_bytes()).map_err(|e| e.sw())?;
         if system.read(FAIL_RECORD).is_some() {
@@ -63,18 +71,34 @@ fn gated_card() -> (applet::Card, std::sync::Arc<std::sync::atomic::AtomicU32>) 
 }
 
 #[test]
-fn the_gate_is_asked_only_for_services_and_records_in_the_same_transaction() {
+fn the_gate_is_asked_for_every_command_and_records_only_its_services() {
     let (mut card, checks) = gated_card();
-    run(
-        &mut card,
-        &[
-            ("8022000004", "00000001 9000", "INCREMENT P1=00 is the service diag.increment"),
-            ("8022010004", "00000002 9000", "INCREMENT P1=01 is not a service"),
-            ("8020000004", "00000001 9000", "READ COUNTER is not a service"),
-        ],
-    );
-    assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 1, "asked once, for the service");
-    assert_eq!(uses(&card), Some(1), "recorded once");
+    run(&mut card, &[
+        ("8022000004", "00000001 9000", "INCREMENT P1=00: a bound service"),
+        ("8022010004", "00000002 9000", "INCREMENT P1=01: not bound"),
+        ("8020000004", "00000001 9000", "READ COUNTER: not bound"),
+        ("00A4040C06 A00000099901", "9000", "SELECT is the runtime's: the gate is not asked"),
+    ]);
+    assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 3, "asked for each command an applet got");
+    assert_eq!(uses(&card), Some(1), "recorded once, for the service");
+}
+
+#[test]
+fn the_policy_can_bind_an_instruction_the_applet_does_not_declare() {
+    let (mut card, _) = gated_card();
+    run(&mut card, &[
+        (&format!("00A4040C06 {PROBE1}"), "9000", "probe 1"),
+        ("80020700 02 AAAA", "9000", "WRITE object 7: bound by the gate, allowed"),
+        ("80020600 02 AAAA", "9000", "WRITE object 6: not bound"),
+    ]);
+    assert_eq!(uses(&card), Some(1));
+    set_system(&mut card, REFUSE, &[1]);
+    run(&mut card, &[
+        ("80020700 02 BBBB", "6985", "refused now"),
+        ("8003070000", "AAAA 9000", "object 7 was not written"),
+        ("80020600 02 BBBB", "9000", "unbound commands are not affected"),
+    ]);
+    assert_eq!(uses(&card), Some(1));
 }
 
 #[test]
@@ -93,7 +117,7 @@ fn a_refused_service_never_reaches_the_applet_and_changes_nothing() {
 }
 
 #[test]
-fn a_failing_service_is_rolled_back_with_the_gate() {
+fn a_declared_service_that_fails_is_rolled_back() {
     let (mut card, _) = gated_card();
     run(
         &mut card,
@@ -105,7 +129,7 @@ fn a_failing_service_is_rolled_back_with_the_gate() {
             ("8003090000", "AAAA 9000", "its write was rolled back: a service fails without a trace"),
         ],
     );
-    assert_eq!(uses(&card), Some(1), "only the successful run was recorded");
+    assert_eq!(uses(&card), None, "the gate binds nothing to probe.svc, so it recorded nothing");
 }
 
 #[test]

@@ -1,18 +1,27 @@
-//! The seam for per-service security parameters (US 11,127,019 B2; issue 3): a [`ServiceGate`] the
-//! runtime consults before an applet runs one of its declared [`Service`]s.
+//! How the runtime consults a policy gate (US 11,127,019 B2; issue 3): the [`ServiceGate`] trait.
+//! [`check`](super::check) decides; an implementation of this trait holds the policy, reads the
+//! counters, and lets the runtime run the decision.
 //!
-//! The runtime does this, in `Card::run_service` (`runtime.rs`), for every command that matches a
-//! service of the selected applet:
-//! 1. opens a transaction of its own (`TxOwner::Runtime`);
-//! 2. **[`ServiceGate::check`]**: the gate reads the policy and counters from the card's
-//!    [`SYSTEM`](crate::store::SYSTEM) objects and either lets the service run or returns a status
-//!    word. On refusal the transaction is rolled back and the applet never sees the command;
-//! 3. the applet's `process` runs (its own transaction nests inside);
-//! 4. if `process` returned `Ok(())`, **[`ServiceGate::record`]** updates the velocity counters in
-//!    the same transaction, then the runtime commits. Otherwise, or if `record` fails, everything
-//!    the service and the gate wrote is rolled back together.
+//! When a gate is installed ([`Card::set_gate`](crate::Card::set_gate)), the runtime does this for
+//! **every** command it routes to an applet's `process` (`Card::invoke` in `runtime.rs`, the one
+//! place where commands reach applets):
+//! 1. **[`ServiceGate::check`]**, with read-only access to the runtime's own persistent objects
+//!    (owner [`SYSTEM`]: the policy, the counters):
+//!    - `Err(sw)`: the service is refused. The card answers `sw`, the applet never sees the
+//!      command, nothing persistent changes;
+//!    - `Ok(Verdict::NotAService)`: the policy binds nothing to this command; it runs as usual;
+//!    - `Ok(Verdict::Allow)`: the service may run;
+//! 2. an allowed service, or one the applet declared itself ([`Applet::services`]), runs inside a
+//!    transaction the runtime opens (`TxOwner::Runtime`); the applet's own transactions nest
+//!    inside it;
+//! 3. if the applet returned `Ok(())` and the gate allowed the service, **[`ServiceGate::record`]**
+//!    writes the counters (through [`SystemMemory`]) in that same transaction; then the runtime
+//!    commits. If the applet fails, or `record` fails, or power is cut, the applet's writes and the
+//!    gate's are rolled back together.
 //!
-//! With no gate installed, services still run atomically (steps 1, 3 and 4 without the gate).
+//! A panic in the gate is caught and answered `6F00`, like a panic in an applet.
+//!
+//! [`Applet::services`]: crate::Applet::services
 
 use crate::aid::Aid;
 use crate::apdu::Command;
@@ -20,21 +29,32 @@ use crate::applet::Service;
 use crate::store::{ObjectKey, SYSTEM, Store, StoreError};
 use crate::sw::Sw;
 
-/// One service about to run (or just run).
+/// A command on its way to an applet, as the gate sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceCall<'a> {
-    /// The applet instance.
+    /// The AID of the applet the command goes to (the one selected on its channel).
     pub aid: Aid,
-    /// The service, as the applet declared it.
-    pub service: &'a Service,
-    /// The complete command (chains joined).
+    /// The service the applet declared for this command, if any.
+    pub declared: Option<&'a Service>,
+    /// The complete command (chained parts joined; the data field is the service data).
     pub command: &'a Command<'a>,
-    /// The channel's PIN validation bits for this applet (bit n: slot n validated).
+    /// The channel's PIN validation bits for this applet (bit n: PIN slot n validated; see
+    /// [`OwnerPin::slot`](crate::pin::OwnerPin)).
     pub validated: u32,
 }
 
-/// The runtime's own persistent objects (owner [`SYSTEM`]), for a gate: the policy, counters.
-/// Writes are part of the service's transaction.
+/// What the gate says about a command it does not refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No service is bound to this command: dispatch it as usual.
+    NotAService,
+    /// A bound service, allowed: run it atomically, then call [`ServiceGate::record`].
+    Allow,
+}
+
+/// The runtime's own persistent objects (owner [`SYSTEM`]): where a gate keeps the policy and its
+/// counters. Read-only in [`ServiceGate::check`]; writes in [`ServiceGate::record`] belong to the
+/// service's transaction.
 #[derive(Debug)]
 pub struct SystemMemory<'a> {
     pub(crate) store: &'a mut Store,
@@ -49,18 +69,20 @@ impl SystemMemory<'_> {
     pub fn write(&mut self, id: u16, data: &[u8]) -> Result<(), StoreError> {
         self.store.write(ObjectKey { owner: SYSTEM, id }, data, false)
     }
-    /// Deletes system object `id`.
+    /// Deletes system object `id`, inside the service's transaction.
     pub fn remove(&mut self, id: u16) -> Result<bool, StoreError> {
         self.store.remove(ObjectKey { owner: SYSTEM, id })
     }
 }
 
-/// Decides whether a service may run, and records that it ran. Implemented by the policy engine.
+/// Decides whether a command may run as a service, and records the services that ran. Implemented
+/// by the policy engine around [`check`](super::check).
 pub trait ServiceGate: Send {
-    /// Before the applet runs: `Err(sw)` refuses the service with `sw`, and nothing changes.
-    fn check(&mut self, call: &ServiceCall<'_>, system: &mut SystemMemory<'_>) -> Result<(), Sw>;
+    /// Before the applet sees `call.command`: refuse it (`Err(sw)`), or say whether it is a bound
+    /// service. Must not change persistent state (it has read access only).
+    fn check(&mut self, call: &ServiceCall<'_>, system: &SystemMemory<'_>) -> Result<Verdict, Sw>;
 
-    /// After the applet returned `Ok(())`: update counters. `Err(sw)` rolls the whole service back
-    /// and answers `sw`.
+    /// After a service this gate allowed returned `Ok(())`: update counters, inside the service's
+    /// transaction. `Err(sw)` rolls the whole service back and answers `sw`.
     fn record(&mut self, call: &ServiceCall<'_>, system: &mut SystemMemory<'_>) -> Result<(), Sw>;
 }
