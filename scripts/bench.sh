@@ -21,3 +21,13 @@ echo "|---|---:|---:|---:|"
 awk '/^result/ && FNR==NR { ours[$2] = $3; next }
      /^result/ { if ($2 in ours) printf "| %s | %d | %d | %.0fx |\n", $2, ours[$2], $3, ours[$2] / $3 }' \
   "$out/runtime.txt" "$out/runtime-vicc.txt"
+
+# --- Policy gate (BENCHMARKS.md, "Policy gate") -------------------------------------------------
+echo
+echo "== policy gate =="
+cargo bench -q -p applet --bench gate 2>/dev/null
+
+# --- Hotspot server (BENCHMARKS.md, "Hotspot server") -------------------------------------------
+echo
+echo "== hotspot server =="
+cargo bench -q -p cardgate --bench hotspot 2>/dev/null
