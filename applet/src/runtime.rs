@@ -220,9 +220,12 @@ fn sanitize(sw: Sw) -> Sw {
 }
 
 impl Card {
-    /// A card with no applets, powered off.
+    /// A card with no applets, powered off. `config.default_applet` is ignored here: install the
+    /// applet, then call [`set_default_applet`](Card::set_default_applet). The quota is capped at
+    /// 4 GiB − 1 (the state file holds it in 32 bits).
     pub fn new(config: CardConfig, catalog: Catalog) -> Result<Card, InstallError> {
         let atr = Atr::for_card(&config.name)?;
+        let config = CardConfig { quota: config.quota.min(u32::MAX as usize), ..config };
         let store = Store::new(config.quota);
         let mut channels = Vec::with_capacity(CHANNELS);
         channels.resize_with(CHANNELS, Channel::default);

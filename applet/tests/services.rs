@@ -73,12 +73,15 @@ fn gated_card() -> (applet::Card, std::sync::Arc<std::sync::atomic::AtomicU32>) 
 #[test]
 fn the_gate_is_asked_for_every_command_and_records_only_its_services() {
     let (mut card, checks) = gated_card();
-    run(&mut card, &[
-        ("8022000004", "00000001 9000", "INCREMENT P1=00: a bound service"),
-        ("8022010004", "00000002 9000", "INCREMENT P1=01: not bound"),
-        ("8020000004", "00000001 9000", "READ COUNTER: not bound"),
-        ("00A4040C06 A00000099901", "9000", "SELECT is the runtime's: the gate is not asked"),
-    ]);
+    run(
+        &mut card,
+        &[
+            ("8022000004", "00000001 9000", "INCREMENT P1=00: a bound service"),
+            ("8022010004", "00000002 9000", "INCREMENT P1=01: not bound"),
+            ("8020000004", "00000001 9000", "READ COUNTER: not bound"),
+            ("00A4040C06 A00000099901", "9000", "SELECT is the runtime's: the gate is not asked"),
+        ],
+    );
     assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 3, "asked for each command an applet got");
     assert_eq!(uses(&card), Some(1), "recorded once, for the service");
 }
@@ -86,18 +89,24 @@ fn the_gate_is_asked_for_every_command_and_records_only_its_services() {
 #[test]
 fn the_policy_can_bind_an_instruction_the_applet_does_not_declare() {
     let (mut card, _) = gated_card();
-    run(&mut card, &[
-        (&format!("00A4040C06 {PROBE1}"), "9000", "probe 1"),
-        ("80020700 02 AAAA", "9000", "WRITE object 7: bound by the gate, allowed"),
-        ("80020600 02 AAAA", "9000", "WRITE object 6: not bound"),
-    ]);
+    run(
+        &mut card,
+        &[
+            (&format!("00A4040C06 {PROBE1}"), "9000", "probe 1"),
+            ("80020700 02 AAAA", "9000", "WRITE object 7: bound by the gate, allowed"),
+            ("80020600 02 AAAA", "9000", "WRITE object 6: not bound"),
+        ],
+    );
     assert_eq!(uses(&card), Some(1));
     set_system(&mut card, REFUSE, &[1]);
-    run(&mut card, &[
-        ("80020700 02 BBBB", "6985", "refused now"),
-        ("8003070000", "AAAA 9000", "object 7 was not written"),
-        ("80020600 02 BBBB", "9000", "unbound commands are not affected"),
-    ]);
+    run(
+        &mut card,
+        &[
+            ("80020700 02 BBBB", "6985", "refused now"),
+            ("8003070000", "AAAA 9000", "object 7 was not written"),
+            ("80020600 02 BBBB", "9000", "unbound commands are not affected"),
+        ],
+    );
     assert_eq!(uses(&card), Some(1));
 }
 
