@@ -2,13 +2,15 @@
 //!
 //! - [`transport`]: the host's [`Transport`] trait and the [`Exchanger`] that follows up `61xx`/`6Cxx`;
 //! - [`emu`]: the in-process transport (`emu:PATH`), a card state file powered up inside the host;
-//! - [`pcsc`]: PC/SC readers through pcscd (USB readers with real cards, and vpcd's virtual readers).
+//! - [`pcsc`]: PC/SC readers through pcscd (USB readers with real cards, and vpcd's virtual readers);
+//! - [`vpcd`]: the card side: a [`vpcd::VirtualCard`] served to pcscd through vsmartcard's vpcd.
 //!
 //! [`open`] turns a reader argument (`-r`) into a transport.
 
 pub mod emu;
 pub mod pcsc;
 pub mod transport;
+pub mod vpcd;
 
 pub use transport::{
     Exchange, ExchangeOptions, Exchanger, Outcome, ResetKind, StatusError, Transport, TransportError,
