@@ -1,5 +1,6 @@
 //! The only crate that speaks wire protocols.
 //!
+//! - [`atr`]: answer-to-reset decoding (ISO 7816-3 §8);
 //! - [`transport`]: the host's [`Transport`] trait and the [`Exchanger`] that follows up `61xx`/`6Cxx`;
 //! - [`emu`]: the in-process transport (`emu:PATH`), a card state file powered up inside the host;
 //! - [`pcsc`]: PC/SC readers through pcscd (USB readers with real cards, and vpcd's virtual readers);
@@ -7,6 +8,7 @@
 //!
 //! [`open`] turns a reader argument (`-r`) into a transport.
 
+pub mod atr;
 pub mod emu;
 pub mod pcsc;
 pub mod transport;

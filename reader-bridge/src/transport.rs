@@ -21,6 +21,14 @@ pub enum TransportError {
         /// The readers that exist, for the message.
         available: String,
     },
+    /// Several readers match what the user asked for (or none was named and several hold cards).
+    #[error("{} readers: choose one with -r NAME|INDEX: {candidates}", if wanted.is_empty() { "several".to_string() } else { format!("{wanted:?} matches several") })]
+    AmbiguousReader {
+        /// What the user asked for (`-r`), empty when nothing was given.
+        wanted: String,
+        /// The matching readers, for the message.
+        candidates: String,
+    },
     /// The reader is empty.
     #[error("no card in reader {reader:?}")]
     NoCard {
