@@ -4,3 +4,4 @@
 
 pub mod hotspot;
 pub mod server;
+pub mod serve;

@@ -34,17 +34,28 @@ enum Command {
     Hotspot(cli::hotspot::HotspotCommand),
     /// Run the issuer server (JSON over HTTP, SQLite in a data directory).
     Server(cli::server::Args),
+    /// List PC/SC readers and what is in them.
+    Readers(cli::readers::ReadersArgs),
+    /// Show a card's answer to reset, decoded (ISO 7816-3 §8).
+    Atr(cli::readers::AtrArgs),
+    /// Show reader and card events as they happen (like pcsc_scan).
+    Watch(cli::readers::WatchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_logging(cli.verbose);
+    // A card being served is a long-running service: its lifecycle lines (info) show by default.
+    let serving = matches!(cli.command, Command::Card(cli::card::CardCommand::Serve(_)));
+    cli::init_logging(if serving { cli.verbose.max(1) } else { cli.verbose });
     let result = match cli.command {
         Command::Card(cmd) => cli::card::run(cmd),
         Command::Apdu(args) => cli::apdu::run(args),
         Command::Policy(cmd) => cli::policy::run(cmd),
         Command::Hotspot(cmd) => cli::hotspot::run(cmd),
         Command::Server(args) => cli::server::run(args),
+        Command::Readers(args) => cli::readers::readers(args),
+        Command::Atr(args) => cli::readers::atr(args),
+        Command::Watch(args) => cli::readers::watch(args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! The only crate that speaks wire protocols.
 //!
+//! - [`control`]: the control socket of a served card (eject, insert);
 //! - [`atr`]: answer-to-reset decoding (ISO 7816-3 §8);
 //! - [`transport`]: the host's [`Transport`] trait and the [`Exchanger`] that follows up `61xx`/`6Cxx`;
 //! - [`emu`]: the in-process transport (`emu:PATH`), a card state file powered up inside the host;
@@ -9,6 +10,8 @@
 //! [`open`] turns a reader argument (`-r`) into a transport.
 
 pub mod atr;
+#[cfg(unix)]
+pub mod control;
 pub mod emu;
 pub mod pcsc;
 pub mod transport;

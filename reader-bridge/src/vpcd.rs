@@ -26,7 +26,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Where vpcd listens for the card in its first slot ("Virtual PCD 00 00").
@@ -383,7 +383,7 @@ pub enum Event {
 /// socket): stop, eject, insert, and the loop's current [`CardState`].
 #[derive(Debug)]
 pub struct ServeHandle {
-    stop: AtomicBool,
+    stop: Arc<AtomicBool>,
     inserted: AtomicBool,
     state: Mutex<CardState>,
     changed: Condvar,
@@ -399,7 +399,7 @@ impl ServeHandle {
     /// A handle for a loop that starts with the card inserted.
     pub fn new() -> Self {
         Self {
-            stop: AtomicBool::new(false),
+            stop: Arc::new(AtomicBool::new(false)),
             inserted: AtomicBool::new(true),
             state: Mutex::new(CardState::Connecting),
             changed: Condvar::new(),
@@ -458,10 +458,25 @@ impl ServeHandle {
         self.changed.notify_all();
     }
 
-    /// Sleeps up to `duration`, waking early on stop, eject or insert requests.
-    fn nap(&self, duration: Duration) {
-        let state = lock(&self.state);
-        let _unused = self.changed.wait_timeout(state, duration).unwrap_or_else(PoisonError::into_inner);
+    /// The stop switch itself, for a signal handler to set (`signal_hook::flag::register`). Setting
+    /// it stops the loop like [`stop`](Self::stop), within one poll interval.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Sleeps up to `duration`, waking early on stop, eject or insert requests; a stop set from a
+    /// signal handler (which cannot notify) is seen within `slice`.
+    fn nap(&self, duration: Duration, slice: Duration) {
+        let deadline = Instant::now() + duration;
+        let inserted = self.insert_requested();
+        while !self.stop_requested() && self.insert_requested() == inserted {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let state = lock(&self.state);
+            let _unused = self.changed.wait_timeout(state, left.min(slice)).unwrap_or_else(PoisonError::into_inner);
+        }
     }
 }
 
@@ -497,7 +512,7 @@ pub fn serve<C: VirtualCard>(
                 on_event(&Event::Ejected);
                 was_ejected = true;
             }
-            handle.nap(options.poll);
+            handle.nap(options.poll, options.poll);
             continue;
         }
         if was_ejected {
@@ -515,7 +530,7 @@ pub fn serve<C: VirtualCard>(
                     retry_in: backoff,
                     attempt,
                 });
-                handle.nap(backoff);
+                handle.nap(backoff, options.poll);
                 backoff = (backoff * 2).min(options.backoff_max);
                 continue;
             }
@@ -646,7 +661,6 @@ fn resolve(addr: &str) -> Result<SocketAddr, VpcdError> {
 #[cfg(test)]
 mod tests {
     use std::net::TcpListener;
-    use std::sync::Arc;
 
     use super::*;
 

@@ -16,6 +16,12 @@ pub enum CardCommand {
     Init(InitArgs),
     /// Show a card: ATR, applets, memory (never secrets).
     Show(ShowArgs),
+    /// Put the card into vsmartcard's virtual reader (vpcd), for every PC/SC program to use.
+    Serve(super::card_serve::ServeArgs),
+    /// Take a served card out of the reader (the serve process keeps running).
+    Eject(super::card_serve::ControlArgs),
+    /// Put an ejected card back into the reader.
+    Insert(super::card_serve::ControlArgs),
 }
 
 /// `cardgate card init`.
@@ -59,6 +65,9 @@ pub fn run(cmd: CardCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         CardCommand::Init(args) => init(args),
         CardCommand::Show(args) => show(args),
+        CardCommand::Serve(args) => super::card_serve::serve(args),
+        CardCommand::Eject(args) => super::card_serve::control(args, false),
+        CardCommand::Insert(args) => super::card_serve::control(args, true),
     }
 }
 

@@ -5,6 +5,8 @@ pub mod card;
 pub mod hotspot;
 pub mod policy;
 pub mod server;
+pub mod card_serve;
+pub mod readers;
 
 /// Logs go to stderr so that stdout stays machine-readable (QR codes, JSON).
 pub fn init_logging(verbose: u8) {
