@@ -1,0 +1,259 @@
+//! Interop: a card served through pcscd + vpcd, used by real PC/SC clients (opensc-tool, pcsc_scan,
+//! scriptor, pyscard) and by cardgate itself. Every test holds the vpcd lock for its whole run.
+
+use std::path::{Path, PathBuf};
+
+use cardgate_tests::{CardProcess, SLOT0, SLOT1, VpcdLock, cardgate, reader_state, run, wait_for_empty};
+use reader_bridge::Transport;
+use reader_bridge::pcsc::{PcscOptions, PcscTransport, Share};
+use reader_bridge::transport::TransportError;
+
+/// The card's diagnostic commands, in one place.
+mod diag {
+    /// SELECT the diagnostic applet by AID.
+    pub const SELECT: &str = "00A4040007F0434754455354";
+    /// Echo `data` (short case 4, Le 00).
+    pub fn echo(data: &[u8]) -> String {
+        format!("00EE0000{:02X}{}00", data.len(), hex::encode_upper(data))
+    }
+    /// Echo `data` as an extended-length case 4 command (Lc on 3 bytes, Le on 2).
+    pub fn echo_extended(data: &[u8]) -> String {
+        format!("00EE000000{:04X}{}0000", data.len(), hex::encode_upper(data))
+    }
+    /// Answer `n` bytes 00 01 02 ... (short Le 00: more than 256 comes back through 61xx).
+    pub fn answer(n: u16) -> String {
+        format!("00D0{n:04X}00")
+    }
+    /// Increment the persistent counter and return it (4 bytes, big-endian).
+    pub const INCREMENT: &str = "0010000004";
+    /// Read the persistent counter.
+    pub const READ_COUNTER: &str = "0012000004";
+    /// The bytes `answer(n)` returns.
+    pub fn pattern(n: usize) -> Vec<u8> {
+        (0..n).map(|i| i as u8).collect()
+    }
+}
+
+/// A card in "Virtual PCD 00 00", with the vpcd lock held. Fields drop in order: card, then lock.
+struct Served {
+    card: CardProcess,
+    state: PathBuf,
+    dir: tempfile::TempDir,
+    _lock: VpcdLock,
+}
+
+fn card_program() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_test-card"))
+}
+
+fn start_card(state: &Path, dir: &Path) -> CardProcess {
+    CardProcess::start(card_program(), &[state.to_str().unwrap()], SLOT0, dir).unwrap()
+}
+
+fn served() -> Served {
+    let lock = VpcdLock::acquire().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("card.state");
+    let card = start_card(&state, dir.path());
+    Served { card, state, dir, _lock: lock }
+}
+
+fn spaced(hex_upper: &str) -> String {
+    hex_upper.as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn opensc_tool_lists_the_reader_reads_the_atr_and_sends_apdus() {
+    let s = served();
+    let out = run("opensc-tool", &["-l"]);
+    out.success();
+    assert!(
+        out.stdout.lines().any(|l| l.contains("Yes") && l.ends_with(SLOT0.1)),
+        "the reader shows a card: {out}"
+    );
+    let atr = s.card.atr.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+    run("opensc-tool", &["-r", SLOT0.1, "-a"]).success().stdout_has(&atr);
+    let out = run("opensc-tool", &["-r", SLOT0.1, "-s", diag::SELECT, "-s", &diag::echo(b"\x01\x02\x03")]);
+    out.success().stdout_has("01 02 03");
+    assert_eq!(out.stdout.matches("Received (SW1=0x90, SW2=0x00)").count(), 2, "{out}");
+    // An AID the card does not have: 6A82, not a blanket 9000 (OpenSC would mistake the card).
+    run("opensc-tool", &["-r", SLOT0.1, "-s", "00A4040006A00000000101"]).success().stdout_has("SW1=0x6A, SW2=0x82");
+}
+
+#[test]
+fn pcsc_scan_lists_the_reader_and_the_card_non_interactively() {
+    let s = served();
+    run("pcsc_scan", &["-r"]).success().stdout_has(&format!(": {}", SLOT0.1));
+    let out = run("pcsc_scan", &["-c"]);
+    out.success();
+    let block = out.stdout.split(" Reader ").find(|b| b.contains(SLOT0.1)).unwrap_or_default().to_string();
+    assert!(block.contains("Card inserted"), "{out}");
+    assert!(block.contains(&format!("ATR: {}", spaced(&hex::encode_upper(&s.card.atr)))), "{out}");
+}
+
+#[test]
+fn scriptor_runs_a_script_file() {
+    let s = served();
+    let script = s.dir.path().join("session.script");
+    std::fs::write(&script, format!("# a session\n{}\n{}\nreset\n{}\n", diag::SELECT, diag::echo(b"\xCA\xFE"), diag::echo(b"\x00")))
+        .unwrap();
+    let out = run("scriptor", &["-r", SLOT0.1, script.to_str().unwrap()]);
+    out.success().stdout_has("Using T=1 protocol");
+    out.stdout_has("< 90 00 : Normal processing.");
+    out.stdout_has("< CA FE 90 00 : Normal processing.");
+    out.stdout_has(&format!("< OK: {} ", spaced(&hex::encode_upper(&s.card.atr))));
+    // After the reset the applet is no longer selected: the card says so.
+    out.stdout_has("< 69 85 :");
+}
+
+#[test]
+fn pyscard_selects_sends_an_extended_apdu_and_follows_61xx() {
+    let s = served();
+    let long: Vec<u8> = (0..300u16).map(|i| (i * 7) as u8).collect();
+    let out = run(
+        "/usr/bin/python3",
+        &[
+            cardgate_tests::workspace().join("tests/py/pyscard_session.py").to_str().unwrap(),
+            s.card.reader,
+            diag::SELECT,
+            &diag::echo_extended(&long),
+            &diag::answer(300),
+        ],
+    );
+    out.success();
+    let lines: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0]["sw"], "9000", "SELECT: {out}");
+    assert_eq!(lines[1]["sw"], "9000", "extended echo: {out}");
+    assert_eq!(lines[1]["data"], hex::encode_upper(&long), "300 bytes back in one extended response");
+    assert_eq!(lines[1]["exchanges"].as_array().unwrap().len(), 1);
+    // 300 bytes for a short Le 00: 256 bytes + 612C, then GET RESPONSE for the last 44.
+    let exchanges = lines[2]["exchanges"].as_array().unwrap();
+    assert_eq!(exchanges.len(), 2, "{out}");
+    assert!(exchanges[0][1].as_str().unwrap().ends_with("612C"), "{out}");
+    assert_eq!(exchanges[1][0], "00C000002C");
+    assert_eq!(lines[2]["data"], hex::encode_upper(diag::pattern(300)));
+    assert_eq!(lines[2]["sw"], "9000");
+}
+
+#[test]
+fn cardgate_lists_readers_and_decodes_the_atr() {
+    let s = served();
+    let out = run(cardgate(), &["readers", "--json"]);
+    out.success();
+    let readers: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ours = readers.as_array().unwrap().iter().find(|r| r["name"] == SLOT0.1).expect("our reader is listed");
+    assert_eq!(ours["card"], true);
+    assert_eq!(ours["atr"], hex::encode_upper(&s.card.atr));
+    run(cardgate(), &["readers"]).success().stdout_has(&format!("Yes   {}", SLOT0.1));
+
+    let out = run(cardgate(), &["atr", "-r", "PCD 00 00"]);
+    out.success().stdout_has("protocols: T=1").stdout_has("TCK").stdout_has("correct");
+    let out = run(cardgate(), &["atr", "-r", "0", "--json"]);
+    out.success();
+    let atr: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(atr["atr"], hex::encode_upper(&s.card.atr));
+    assert_eq!(atr["tck"]["valid"], true);
+}
+
+#[test]
+fn the_host_transport_follows_up_61xx_and_sees_the_card_removed_when_it_is_killed() {
+    let mut s = served();
+    let mut ex = reader_bridge::Exchanger::new(PcscTransport::open(Some(SLOT0.1)).unwrap());
+    assert_eq!(ex.exchange(&hex::decode(diag::SELECT).unwrap()).unwrap().sw, 0x9000);
+    let out = ex.exchange(&hex::decode(diag::answer(600)).unwrap()).unwrap();
+    assert_eq!((out.data, out.sw), (diag::pattern(600), 0x9000));
+    assert_eq!(out.exchanges.len(), 3, "256 + 256 + 88 bytes");
+    let committed = ex.expect_ok(&hex::decode(diag::INCREMENT).unwrap()).unwrap();
+    assert_eq!(committed, 1u32.to_be_bytes());
+
+    s.card.kill().unwrap(); // SIGKILL mid-session
+    let err = ex.exchange(&hex::decode(diag::READ_COUNTER).unwrap()).unwrap_err();
+    assert!(matches!(err, TransportError::CardRemoved { .. }), "{err}");
+    assert!(err.to_string().contains("removed"), "{err}");
+    drop(ex);
+
+    // Back in, with everything committed before the kill.
+    s.card = start_card(&s.state, s.dir.path());
+    let mut ex = reader_bridge::Exchanger::new(PcscTransport::open(Some(SLOT0.1)).unwrap());
+    ex.expect_ok(&hex::decode(diag::SELECT).unwrap()).unwrap();
+    assert_eq!(ex.expect_ok(&hex::decode(diag::READ_COUNTER).unwrap()).unwrap(), 1u32.to_be_bytes());
+}
+
+#[test]
+fn sigterm_saves_removes_the_ready_file_and_exits_0() {
+    let mut s = served();
+    let mut t = PcscTransport::open(Some(SLOT0.1)).unwrap();
+    t.transmit(&hex::decode(diag::SELECT).unwrap()).unwrap();
+    t.transmit(&hex::decode(diag::INCREMENT).unwrap()).unwrap();
+    drop(t);
+    assert_eq!(s.card.terminate().unwrap(), Some(0), "{}", s.card.log_text());
+    assert!(!s.card.ready_file.exists(), "the ready file goes when the card leaves");
+    wait_for_empty(SLOT0.1).unwrap();
+    let log = s.card.log_text();
+    assert!(log.contains("card is in the reader") && log.contains("stopping"), "{log}");
+    s.card = start_card(&s.state, s.dir.path());
+    let mut ex = reader_bridge::Exchanger::new(PcscTransport::open(Some(SLOT0.1)).unwrap());
+    ex.expect_ok(&hex::decode(diag::SELECT).unwrap()).unwrap();
+    assert_eq!(ex.expect_ok(&hex::decode(diag::READ_COUNTER).unwrap()).unwrap(), 1u32.to_be_bytes());
+}
+
+#[test]
+fn eject_and_insert_without_stopping_and_watch_reports_both() {
+    let mut s = served();
+    let socket = cardgate::serve::default_control_path(&s.state);
+    let watch = std::process::Command::new(cardgate())
+        .args(["watch", "--json", "-t", "15"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The watcher's first line reports the card already in; wait for it before ejecting.
+    let stdout = watch.stdout.unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut next_event = |kind: &str| -> serde_json::Value {
+        for line in lines.by_ref() {
+            let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            if v["event"] == kind && v["reader"] == SLOT0.1 {
+                return v;
+            }
+        }
+        panic!("watch ended without a {kind} event");
+    };
+    next_event("card-inserted");
+
+    run(cardgate(), &["card", "eject", "--control", socket.to_str().unwrap()]).success().stdout_has("ejected");
+    wait_for_empty(SLOT0.1).unwrap();
+    assert!(!s.card.ready_file.exists());
+    next_event("card-removed");
+
+    run(cardgate(), &["card", "insert", "--control", socket.to_str().unwrap()]).success();
+    s.card.wait_ready().unwrap();
+    let inserted = next_event("card-inserted");
+    assert_eq!(inserted["state"]["atr"], hex::encode_upper(&s.card.atr));
+    assert!(reader_state(SLOT0.1).unwrap().card_present);
+}
+
+#[test]
+fn pcsc_failures_are_clear_sentences() {
+    let s = served();
+    // No card: the second slot is empty while we hold the lock.
+    run(cardgate(), &["atr", "-r", SLOT1.1]).failure().stderr_has("no card in reader");
+    // No such reader.
+    run(cardgate(), &["atr", "-r", "no such reader"]).failure().stderr_has("no reader matches");
+    // Sharing violation: someone holds the card exclusively.
+    let exclusive = PcscTransport::open_with(Some(SLOT0.1), PcscOptions { share: Share::Exclusive, ..Default::default() })
+        .unwrap();
+    run(cardgate(), &["atr", "-r", SLOT0.1]).failure().stderr_has("sharing violation");
+    drop(exclusive);
+    run(cardgate(), &["atr", "-r", SLOT0.1]).success();
+    // No pcscd: point libpcsclite at a socket nobody serves.
+    let out = std::process::Command::new(cardgate())
+        .arg("readers")
+        .env("PCSCLITE_CSOCK_NAME", s.dir.path().join("no-pcscd.comm"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pcscd -f"), "names the command that starts pcscd: {stderr}");
+}
