@@ -129,18 +129,49 @@ pub struct ExchangeOptions {
     pub get_response_cla: Option<u8>,
     /// Upper bound on follow-up exchanges for one command, so a card that loops cannot hang the host.
     pub max_rounds: usize,
+    /// How to send a command whose data or Le do not fit a short APDU.
+    pub long_commands: LongCommands,
+}
+
+/// How [`Exchanger`] sends commands with more than 255 data bytes or Le above 256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LongCommands {
+    /// Send the bytes exactly as given (the caller chose short or extended encoding).
+    #[default]
+    AsGiven,
+    /// Re-encode as short APDUs and split the data with command chaining (ISO 7816-4 §5.3.3):
+    /// CLA bit `10` on every part but the last, at most `max_data` bytes per part, Le on the last.
+    /// Responses longer than 256 bytes then come back through `61xx`.
+    Chain {
+        /// Data bytes per part (1 to 255).
+        max_data: u8,
+    },
+    /// Re-encode as one extended-length APDU when the data or Le need it (ISO 7816-4 §5.1), short
+    /// otherwise.
+    Extended,
 }
 
 impl Default for ExchangeOptions {
     fn default() -> Self {
-        Self { get_response: true, fix_le: true, get_response_cla: None, max_rounds: 256 }
+        Self {
+            get_response: true,
+            fix_le: true,
+            get_response_cla: None,
+            max_rounds: 256,
+            long_commands: LongCommands::AsGiven,
+        }
     }
 }
 
 impl ExchangeOptions {
     /// Raw mode: every status word goes back to the caller untouched.
-    pub const RAW: ExchangeOptions =
-        ExchangeOptions { get_response: false, fix_le: false, get_response_cla: None, max_rounds: 1 };
+    pub const RAW: ExchangeOptions = ExchangeOptions {
+        get_response: false,
+        fix_le: false,
+        get_response_cla: None,
+        max_rounds: 1,
+        long_commands: LongCommands::AsGiven,
+    };
 }
 
 /// Runs logical commands over a [`Transport`], following up `61xx` and `6Cxx` as configured.
@@ -189,8 +220,24 @@ impl<T: Transport> Exchanger<T> {
                 command.len()
             )));
         }
+        let parts = match self.options.long_commands {
+            LongCommands::AsGiven => vec![command.to_vec()],
+            LongCommands::Chain { max_data } => Apdu::parse(command)?.chained(usize::from(max_data.max(1))),
+            LongCommands::Extended => vec![Apdu::parse(command)?.encode()],
+        };
         let mut exchanges = Vec::new();
-        let mut response = self.round(command, &mut exchanges)?;
+        let Some((last, leading)) = parts.split_last() else {
+            return Err(TransportError::BadCommand("nothing to send".into()));
+        };
+        for part in leading {
+            // ISO 7816-4 §5.3.3: each part but the last is answered 9000 when the card takes it.
+            let response = self.round(part, &mut exchanges)?;
+            let (body, sw) = split_sw(&response);
+            if sw != 0x9000 {
+                return Ok(Outcome { data: body.to_vec(), sw, exchanges });
+            }
+        }
+        let mut response = self.round(last, &mut exchanges)?;
         let mut data = Vec::new();
         let mut rounds = 1;
         loop {
@@ -202,7 +249,7 @@ impl<T: Transport> Exchanger<T> {
             }
             if sw1 == 0x6C && self.options.fix_le {
                 // ISO 7816-4 §5.6: "wrong Le field; SW2 encodes the exact number of available bytes".
-                let resend = with_le(command, sw2);
+                let resend = with_le(last, sw2);
                 response = self.round(&resend, &mut exchanges)?;
             } else if sw1 == 0x61 && self.options.get_response {
                 data.extend_from_slice(body);
@@ -224,6 +271,97 @@ impl<T: Transport> Exchanger<T> {
         } else {
             Err(StatusError::Status { sw: outcome.sw, command: command.to_vec() })
         }
+    }
+}
+
+/// A command APDU, decoded: header, data and Ne (ISO 7816-4 §5.1), independent of its encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Apdu {
+    /// Class byte.
+    pub cla: u8,
+    /// Instruction byte.
+    pub ins: u8,
+    /// Parameter 1.
+    pub p1: u8,
+    /// Parameter 2.
+    pub p2: u8,
+    /// Command data (Nc bytes, at most 65535).
+    pub data: Vec<u8>,
+    /// Ne, the most response bytes expected (1 to 65536); `None` when no response data is expected.
+    pub ne: Option<usize>,
+}
+
+impl Apdu {
+    /// Decodes a short or extended command APDU (ISO 7816-3 §12.1.3, via the `iso7816` crate).
+    pub fn parse(bytes: &[u8]) -> Result<Apdu, TransportError> {
+        let view = iso7816::command::CommandView::try_from(bytes)
+            .map_err(|e| TransportError::BadCommand(format!("not a command APDU ({e:?}): {}", hex_upper(bytes))))?;
+        let ne = view.expected();
+        Ok(Apdu {
+            cla: bytes[0],
+            ins: view.instruction().into(),
+            p1: view.p1,
+            p2: view.p2,
+            data: view.data().to_vec(),
+            ne: (ne > 0).then_some(ne),
+        })
+    }
+
+    /// Whether the command fits a short APDU (Nc ≤ 255, Ne ≤ 256).
+    pub fn fits_short(&self) -> bool {
+        self.data.len() <= 255 && self.ne.is_none_or(|ne| ne <= 256)
+    }
+
+    /// Short encoding when it fits, extended otherwise (ISO 7816-4 §5.1: Lc and Le both short or both
+    /// extended).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![self.cla, self.ins, self.p1, self.p2];
+        if self.fits_short() {
+            if !self.data.is_empty() {
+                out.push(self.data.len() as u8);
+                out.extend_from_slice(&self.data);
+            }
+            if let Some(ne) = self.ne {
+                out.push(if ne >= 256 { 0 } else { ne as u8 });
+            }
+            return out;
+        }
+        out.push(0); // the extended-length marker
+        if !self.data.is_empty() {
+            out.extend_from_slice(&(self.data.len().min(0xFFFF) as u16).to_be_bytes());
+            out.extend_from_slice(&self.data[..self.data.len().min(0xFFFF)]);
+        }
+        if let Some(ne) = self.ne {
+            out.extend_from_slice(&(if ne >= 65536 { 0 } else { ne as u16 }).to_be_bytes());
+        }
+        out
+    }
+
+    /// Short APDUs carrying the data in parts of at most `max_data` bytes with command chaining
+    /// (ISO 7816-4 §5.3.3): CLA bit `10` on all parts but the last; only the last has Le (capped at
+    /// 256, so a longer answer comes back through `61xx`).
+    pub fn chained(&self, max_data: usize) -> Vec<Vec<u8>> {
+        let max_data = max_data.clamp(1, 255);
+        let ne = self.ne.map(|ne| ne.min(256));
+        if self.data.len() <= max_data {
+            return vec![Apdu { ne, ..self.clone() }.encode()];
+        }
+        let chunks: Vec<&[u8]> = self.data.chunks(max_data).collect();
+        let n = chunks.len();
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                let last = i + 1 == n;
+                Apdu {
+                    cla: if last { self.cla } else { self.cla | 0x10 },
+                    data: chunk.to_vec(),
+                    ne: if last { ne } else { None },
+                    ..self.clone()
+                }
+                .encode()
+            })
+            .collect()
     }
 }
 
@@ -342,6 +480,51 @@ mod tests {
         let out = ex.exchange(&h("00B0000000")).unwrap();
         assert_eq!(out.exchanges.len(), ExchangeOptions::default().max_rounds);
         assert_eq!(out.sw, 0x6101);
+    }
+
+    #[test]
+    fn long_data_is_chained_in_short_parts_with_le_on_the_last() {
+        let data: Vec<u8> = (0..600u16).map(|i| i as u8).collect();
+        let extended = Apdu { cla: 0x00, ins: 0xEE, p1: 1, p2: 2, data: data.clone(), ne: Some(600) }.encode();
+        assert_eq!(&extended[..7], &h("00EE0102 000258"), "extended Lc");
+        assert_eq!(&extended[extended.len() - 2..], &h("0258"), "extended Le");
+        let card = Scripted { answers: vec![h("9000"), h("9000"), h("AA 9000")], sent: vec![] };
+        let mut ex = Exchanger::new(card);
+        ex.options.long_commands = LongCommands::Chain { max_data: 255 };
+        let out = ex.exchange(&extended).unwrap();
+        assert_eq!((out.data, out.sw), (vec![0xAA], 0x9000));
+        let sent = &ex.transport().sent;
+        assert_eq!(sent.len(), 3);
+        assert_eq!(sent[0][..5], h("10EE0102FF"), "CLA chaining bit, 255 bytes, no Le");
+        assert_eq!(sent[0].len(), 5 + 255);
+        assert_eq!(sent[1][..5], h("10EE0102FF"));
+        assert_eq!(sent[2][..5], h("00EE01025A"), "last part: 90 bytes, plain CLA");
+        assert_eq!(sent[2].last(), Some(&0x00), "Le 256 on the last part only");
+        let rejoined: Vec<u8> = sent.iter().flat_map(|c| c[5..5 + usize::from(c[4])].to_vec()).collect();
+        assert_eq!(rejoined, data);
+    }
+
+    #[test]
+    fn a_refused_chain_part_stops_the_chain() {
+        let card = Scripted { answers: vec![h("6884")], sent: vec![] };
+        let mut ex = Exchanger::new(card);
+        ex.options.long_commands = LongCommands::Chain { max_data: 16 };
+        let out = ex.exchange(&h("00EE000020 0000000000000000000000000000000000000000000000000000000000000000")).unwrap();
+        assert_eq!(out.sw, 0x6884, "command chaining not supported");
+        assert_eq!(ex.transport().sent.len(), 1);
+    }
+
+    #[test]
+    fn extended_mode_reencodes_only_what_needs_it() {
+        let card = Scripted { answers: vec![h("9000"), h("9000")], sent: vec![] };
+        let mut ex = Exchanger::new(card);
+        ex.options.long_commands = LongCommands::Extended;
+        ex.exchange(&h("00A4040002A00000")).unwrap();
+        ex.exchange(&h("00B0000000 0400")).unwrap();
+        assert_eq!(ex.transport().sent[0], h("00A4040002A00000"), "short stays short");
+        assert_eq!(ex.transport().sent[1], h("00B0000000 0400"), "Ne 1024 stays extended");
+        assert_eq!(Apdu::parse(&h("00B0000000 0400")).unwrap().ne, Some(1024));
+        assert!(Apdu::parse(&h("00B000")).is_err());
     }
 
     #[test]
