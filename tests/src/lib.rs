@@ -101,13 +101,13 @@ pub fn wait_for_empty(reader: &str) -> anyhow::Result<()> {
 }
 
 fn built_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    // target/<profile>/deps/<test> (a test) or target/<profile>/<bin> -> target/<profile>/<name>
     let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("cannot find the target directory from the test executable")?
-        .to_path_buf();
+    let mut profile_dir = exe.parent().context("cannot find the target directory from the executable")?;
+    if profile_dir.file_name().is_some_and(|n| n == "deps") {
+        profile_dir = profile_dir.parent().context("cannot find the target directory")?;
+    }
+    let profile_dir = profile_dir.to_path_buf();
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.args(["build", "--quiet", "-p", package, "--bin", name]).current_dir(workspace());
