@@ -64,7 +64,8 @@ pub fn run<C: VirtualCard>(card: C, config: &ServeConfig) -> Result<C, ServeErro
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // The documented two-step pattern: the first signal sets the flag, a second one (flag already
         // set) exits with status 1.
-        signal_hook::flag::register_conditional_shutdown(signal, 1, handle.stop_flag()).map_err(ServeError::Signals)?;
+        signal_hook::flag::register_conditional_shutdown(signal, 1, handle.stop_flag())
+            .map_err(ServeError::Signals)?;
         signal_hook::flag::register(signal, handle.stop_flag()).map_err(ServeError::Signals)?;
     }
     if let Some(path) = &config.ready_file {
@@ -74,7 +75,8 @@ pub fn run<C: VirtualCard>(card: C, config: &ServeConfig) -> Result<C, ServeErro
         Some(path) => Some(ControlServer::bind(path, Arc::clone(&handle))?),
         None => None,
     };
-    let options = ServeOptions { addr: config.vpcd.clone(), quickack: config.quickack, ..ServeOptions::default() };
+    let options =
+        ServeOptions { addr: config.vpcd.clone(), quickack: config.quickack, ..ServeOptions::default() };
     if !config.quickack {
         tracing::warn!("TCP_QUICKACK disabled: expect ~44 ms per message with Debian's vpcd");
     }
@@ -103,7 +105,9 @@ fn on_event(event: &Event, config: &ServeConfig, atr: &[u8]) {
                 tracing::debug!("vpcd at {addr} unreachable ({error}); next try in {retry_in:?}");
             }
         }
-        Event::Connected { addr } => tracing::info!("connected to vpcd at {addr}; waiting for pcscd to power the card"),
+        Event::Connected { addr } => {
+            tracing::info!("connected to vpcd at {addr}; waiting for pcscd to power the card")
+        }
         Event::Ready => {
             tracing::info!("card is in the reader (ATR {})", hex::encode_upper(atr));
             if let Some(path) = &config.ready_file

@@ -110,8 +110,24 @@ const FI: [Option<(u16, f32)>; 16] = [
     None,
     None,
 ];
-const DI: [Option<u8>; 16] =
-    [None, Some(1), Some(2), Some(4), Some(8), Some(16), Some(32), Some(64), Some(12), Some(20), None, None, None, None, None, None];
+const DI: [Option<u8>; 16] = [
+    None,
+    Some(1),
+    Some(2),
+    Some(4),
+    Some(8),
+    Some(16),
+    Some(32),
+    Some(64),
+    Some(12),
+    Some(20),
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+];
 
 /// Decodes an ATR.
 pub fn parse(bytes: &[u8]) -> Result<Atr, AtrError> {
@@ -199,7 +215,14 @@ pub fn parse(bytes: &[u8]) -> Result<Atr, AtrError> {
     })
 }
 
-fn describe(letter: char, i: usize, v: u8, protocol: Option<u8>, after_t15: bool, t1_specific: bool) -> String {
+fn describe(
+    letter: char,
+    i: usize,
+    v: u8,
+    protocol: Option<u8>,
+    after_t15: bool,
+    t1_specific: bool,
+) -> String {
     match (letter, i) {
         ('A', 1) => {
             let fi = FI[usize::from(v >> 4)];
@@ -230,7 +253,11 @@ fn describe(letter: char, i: usize, v: u8, protocol: Option<u8>, after_t15: bool
                 .map(|(_, n)| format!("{n}{}", i + 1))
                 .collect();
             let follows = if next.is_empty() { "no more interface bytes".into() } else { next.join(" ") };
-            if t == 15 { format!("global parameters follow (T=15); {follows}") } else { format!("protocol T={t}; {follows}") }
+            if t == 15 {
+                format!("global parameters follow (T=15); {follows}")
+            } else {
+                format!("protocol T={t}; {follows}")
+            }
         }
         ('A', _) if protocol == Some(15) && after_t15 => {
             let class = match v & 0x3F {
@@ -322,9 +349,17 @@ impl fmt::Display for Atr {
         }
         let protocols: Vec<String> = self.protocols.iter().map(|t| format!("T={t}")).collect();
         writeln!(f, "  protocols: {}", protocols.join(", "))?;
-        let ascii: String =
-            self.historical.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '.' }).collect();
-        writeln!(f, "  historical bytes ({}): {}  \"{ascii}\"", self.historical.len(), hex(&self.historical))?;
+        let ascii: String = self
+            .historical
+            .iter()
+            .map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '.' })
+            .collect();
+        writeln!(
+            f,
+            "  historical bytes ({}): {}  \"{ascii}\"",
+            self.historical.len(),
+            hex(&self.historical)
+        )?;
         if !self.historical.is_empty() {
             writeln!(f, "    category {}", self.historical_category)?;
         }
@@ -333,7 +368,9 @@ impl fmt::Display for Atr {
         }
         match self.tck {
             Some(Tck { value, valid: true }) => write!(f, "  TCK {value:02X}: correct"),
-            Some(Tck { value, valid: false }) => write!(f, "  TCK {value:02X}: WRONG (XOR of T0..TCK is not 00)"),
+            Some(Tck { value, valid: false }) => {
+                write!(f, "  TCK {value:02X}: WRONG (XOR of T0..TCK is not 00)")
+            }
             None => write!(f, "  TCK absent (T=0 only)"),
         }
     }

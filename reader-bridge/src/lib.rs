@@ -18,7 +18,8 @@ pub mod transport;
 pub mod vpcd;
 
 pub use transport::{
-    Apdu, Exchange, ExchangeOptions, Exchanger, LongCommands, Outcome, ResetKind, StatusError, Transport, TransportError,
+    Apdu, Exchange, ExchangeOptions, Exchanger, LongCommands, Outcome, ResetKind, StatusError, Transport,
+    TransportError,
 };
 
 /// Opens the reader a user named with `-r`: `emu:PATH` for an in-process card, otherwise a PC/SC

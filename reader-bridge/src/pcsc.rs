@@ -122,7 +122,10 @@ fn reader_info(index: usize, state: &ReaderState) -> ReaderInfo {
 /// Picks the reader a user means by `wanted` (`-r`): an exact name, a plain number (0-based index),
 /// or a case-insensitive substring that matches one reader. With nothing given: the only reader, or
 /// the only reader with a card.
-pub fn choose_reader<'a>(readers: &'a [ReaderInfo], wanted: Option<&str>) -> Result<&'a ReaderInfo, TransportError> {
+pub fn choose_reader<'a>(
+    readers: &'a [ReaderInfo],
+    wanted: Option<&str>,
+) -> Result<&'a ReaderInfo, TransportError> {
     if readers.is_empty() {
         return Err(TransportError::NoReaders);
     }
@@ -134,7 +137,9 @@ pub fn choose_reader<'a>(readers: &'a [ReaderInfo], wanted: Option<&str>) -> Res
         let with_card: Vec<&ReaderInfo> = readers.iter().filter(|r| r.card_present).collect();
         return match with_card.as_slice() {
             [only] => Ok(only),
-            [] => Err(TransportError::NoCard { reader: format!("any of the {} readers ({})", readers.len(), list()) }),
+            [] => Err(TransportError::NoCard {
+                reader: format!("any of the {} readers ({})", readers.len(), list()),
+            }),
             _ => Err(TransportError::AmbiguousReader { wanted: String::new(), candidates: list() }),
         };
     };
@@ -148,13 +153,18 @@ pub fn choose_reader<'a>(readers: &'a [ReaderInfo], wanted: Option<&str>) -> Res
         };
     }
     let needle = wanted.to_lowercase();
-    let matches: Vec<&ReaderInfo> = readers.iter().filter(|r| r.name.to_lowercase().contains(&needle)).collect();
+    let matches: Vec<&ReaderInfo> =
+        readers.iter().filter(|r| r.name.to_lowercase().contains(&needle)).collect();
     match matches.as_slice() {
         [one] => Ok(one),
         [] => Err(TransportError::NoSuchReader { wanted: wanted.into(), available: list() }),
         several => Err(TransportError::AmbiguousReader {
             wanted: wanted.into(),
-            candidates: several.iter().map(|r| format!("{}: {}", r.index, r.name)).collect::<Vec<_>>().join(", "),
+            candidates: several
+                .iter()
+                .map(|r| format!("{}: {}", r.index, r.name))
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
@@ -171,16 +181,19 @@ pub fn map_error(err: pcsc::Error, reader: &str) -> TransportError {
         pcsc::Error::UnknownReader | pcsc::Error::ReaderUnavailable => {
             TransportError::Other(format!("reader {reader:?} is no longer available (unplugged?)"))
         }
-        pcsc::Error::ResetCard => {
-            TransportError::Other(format!("the card in reader {reader:?} was reset by another program; connect again"))
-        }
+        pcsc::Error::ResetCard => TransportError::Other(format!(
+            "the card in reader {reader:?} was reset by another program; connect again"
+        )),
         pcsc::Error::UnresponsiveCard | pcsc::Error::UnpoweredCard => {
             TransportError::Other(format!("the card in reader {reader:?} does not answer (no ATR)"))
         }
         pcsc::Error::ProtoMismatch => TransportError::Other(format!(
             "the card in reader {reader:?} does not speak the requested protocol (try -p any)"
         )),
-        other => TransportError::Other(format!("PC/SC error on reader {reader:?}: {other} ({:#010X})", other as u32)),
+        other => TransportError::Other(format!(
+            "PC/SC error on reader {reader:?}: {other} ({:#010X})",
+            other as u32
+        )),
     }
 }
 
@@ -215,9 +228,17 @@ impl PcscTransport {
         let name = chosen.name.clone();
         let cname = CString::new(name.clone())
             .map_err(|_| TransportError::Other(format!("reader name {name:?} contains a NUL byte")))?;
-        let card = ctx.connect(&cname, options.share_mode(), options.protocols()).map_err(|e| map_error(e, &name))?;
+        let card = ctx
+            .connect(&cname, options.share_mode(), options.protocols())
+            .map_err(|e| map_error(e, &name))?;
         tracing::debug!(reader = %name, "connected");
-        Ok(Self { _ctx: ctx, card: Some(card), reader: name, options, buf: vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED] })
+        Ok(Self {
+            _ctx: ctx,
+            card: Some(card),
+            reader: name,
+            options,
+            buf: vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED],
+        })
     }
 
     /// The reader's full name.
@@ -252,7 +273,10 @@ impl Transport for PcscTransport {
     }
 
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let card = self.card.as_ref().ok_or_else(|| TransportError::Other("the card connection is closed".into()))?;
+        let card = self
+            .card
+            .as_ref()
+            .ok_or_else(|| TransportError::Other("the card connection is closed".into()))?;
         let response = card.transmit(command, &mut self.buf).map_err(|e| map_error(e, &self.reader))?;
         Ok(response.to_vec())
     }
@@ -263,7 +287,10 @@ impl Transport for PcscTransport {
             ResetKind::Warm => Disposition::ResetCard,
         };
         let (share, protocols) = (self.options.share_mode(), self.options.protocols());
-        let card = self.card.as_mut().ok_or_else(|| TransportError::Other("the card connection is closed".into()))?;
+        let card = self
+            .card
+            .as_mut()
+            .ok_or_else(|| TransportError::Other("the card connection is closed".into()))?;
         card.reconnect(share, protocols, disposition).map_err(|e| map_error(e, &self.reader))?;
         self.atr()
     }
@@ -334,10 +361,8 @@ impl Monitor {
             Err(pcsc::Error::Timeout) => return Ok(events),
             Err(e) => return Err(map_error(e, "")),
         }
-        let readers_changed = self
-            .states
-            .first()
-            .is_some_and(|pnp| pnp.event_state().contains(State::CHANGED));
+        let readers_changed =
+            self.states.first().is_some_and(|pnp| pnp.event_state().contains(State::CHANGED));
         for i in 1..self.states.len() {
             let state = &self.states[i];
             let event = state.event_state();
@@ -350,8 +375,12 @@ impl Monitor {
             let info = reader_info(i - 1, state);
             let before = self.known.iter().find(|r| r.name == info.name).cloned();
             match before {
-                Some(b) if !b.card_present && info.card_present => events.push(ReaderEvent::CardInserted(info.clone())),
-                Some(b) if b.card_present && !info.card_present => events.push(ReaderEvent::CardRemoved(info.clone())),
+                Some(b) if !b.card_present && info.card_present => {
+                    events.push(ReaderEvent::CardInserted(info.clone()))
+                }
+                Some(b) if b.card_present && !info.card_present => {
+                    events.push(ReaderEvent::CardRemoved(info.clone()))
+                }
                 Some(b) if b != info => events.push(ReaderEvent::Changed(info.clone())),
                 _ => {}
             }
@@ -393,8 +422,12 @@ impl Monitor {
                         events.push(ReaderEvent::CardInserted(info.clone()));
                     }
                 }
-                Some(b) if !b.card_present && info.card_present => events.push(ReaderEvent::CardInserted(info.clone())),
-                Some(b) if b.card_present && !info.card_present => events.push(ReaderEvent::CardRemoved(info.clone())),
+                Some(b) if !b.card_present && info.card_present => {
+                    events.push(ReaderEvent::CardInserted(info.clone()))
+                }
+                Some(b) if b.card_present && !info.card_present => {
+                    events.push(ReaderEvent::CardRemoved(info.clone()))
+                }
                 _ => {}
             }
         }

@@ -294,8 +294,9 @@ pub struct Apdu {
 impl Apdu {
     /// Decodes a short or extended command APDU (ISO 7816-3 §12.1.3, via the `iso7816` crate).
     pub fn parse(bytes: &[u8]) -> Result<Apdu, TransportError> {
-        let view = iso7816::command::CommandView::try_from(bytes)
-            .map_err(|e| TransportError::BadCommand(format!("not a command APDU ({e:?}): {}", hex_upper(bytes))))?;
+        let view = iso7816::command::CommandView::try_from(bytes).map_err(|e| {
+            TransportError::BadCommand(format!("not a command APDU ({e:?}): {}", hex_upper(bytes)))
+        })?;
         let ne = view.expected();
         Ok(Apdu {
             cla: bytes[0],
@@ -485,7 +486,8 @@ mod tests {
     #[test]
     fn long_data_is_chained_in_short_parts_with_le_on_the_last() {
         let data: Vec<u8> = (0..600u16).map(|i| i as u8).collect();
-        let extended = Apdu { cla: 0x00, ins: 0xEE, p1: 1, p2: 2, data: data.clone(), ne: Some(600) }.encode();
+        let extended =
+            Apdu { cla: 0x00, ins: 0xEE, p1: 1, p2: 2, data: data.clone(), ne: Some(600) }.encode();
         assert_eq!(&extended[..7], &h("00EE0102 000258"), "extended Lc");
         assert_eq!(&extended[extended.len() - 2..], &h("0258"), "extended Le");
         let card = Scripted { answers: vec![h("9000"), h("9000"), h("AA 9000")], sent: vec![] };
@@ -509,7 +511,9 @@ mod tests {
         let card = Scripted { answers: vec![h("6884")], sent: vec![] };
         let mut ex = Exchanger::new(card);
         ex.options.long_commands = LongCommands::Chain { max_data: 16 };
-        let out = ex.exchange(&h("00EE000020 0000000000000000000000000000000000000000000000000000000000000000")).unwrap();
+        let out = ex
+            .exchange(&h("00EE000020 0000000000000000000000000000000000000000000000000000000000000000"))
+            .unwrap();
         assert_eq!(out.sw, 0x6884, "command chaining not supported");
         assert_eq!(ex.transport().sent.len(), 1);
     }

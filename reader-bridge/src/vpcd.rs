@@ -288,7 +288,10 @@ impl<C: VirtualCard> Session<C> {
         }
         let response = self.card.process(command);
         if response.len() < 2 || response.len() > MAX_MESSAGE_LEN {
-            tracing::error!(len = response.len(), "the card answered a response vpcd cannot carry; sending 6F00");
+            tracing::error!(
+                len = response.len(),
+                "the card answered a response vpcd cannot carry; sending 6F00"
+            );
             return SW_NO_DIAGNOSIS.to_vec();
         }
         response
@@ -475,7 +478,8 @@ impl ServeHandle {
                 break;
             }
             let state = lock(&self.state);
-            let _unused = self.changed.wait_timeout(state, left.min(slice)).unwrap_or_else(PoisonError::into_inner);
+            let _unused =
+                self.changed.wait_timeout(state, left.min(slice)).unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
@@ -798,7 +802,10 @@ mod tests {
         let atr = vec![0x3B, 0x80, 0x80, 0x01, 0x01];
         assert_eq!(read_frame(&mut vpcd), atr);
         assert_eq!(read_frame(&mut vpcd), atr);
-        assert_eq!(handle.wait_for(Duration::from_secs(5), |s| s == CardState::InReader), CardState::InReader);
+        assert_eq!(
+            handle.wait_for(Duration::from_secs(5), |s| s == CardState::InReader),
+            CardState::InReader
+        );
         vpcd.write_all(&[0x00, 0x07, 0x00, 0xEC, 0x00, 0x00, 0x02, 0xCA, 0xFE]).unwrap();
         assert_eq!(read_frame(&mut vpcd), [0xCA, 0xFE, 0x90, 0x00]);
         handle.stop();
@@ -854,7 +861,16 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["connected", "ready", "disconnected", "connected", "ejected", "inserted", "connected", "stopping"]
+            [
+                "connected",
+                "ready",
+                "disconnected",
+                "connected",
+                "ejected",
+                "inserted",
+                "connected",
+                "stopping"
+            ]
         );
     }
 

@@ -72,8 +72,10 @@ pub fn ensure_pcscd(reader: &str) -> anyhow::Result<()> {
     if !status.success() {
         bail!("scripts/pcscd.sh start failed ({status})");
     }
-    wait_until(PATIENCE, || listed()).with_context(|| {
-        format!("pcscd runs but {reader:?} is not listed: is vsmartcard-vpcd installed (/etc/reader.conf.d/vpcd)?")
+    wait_until(PATIENCE, listed).with_context(|| {
+        format!(
+            "pcscd runs but {reader:?} is not listed: is vsmartcard-vpcd installed (/etc/reader.conf.d/vpcd)?"
+        )
     })
 }
 
@@ -124,8 +126,10 @@ fn built_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
 /// The `cardgate` binary, built (incrementally, same profile as the tests) on first use.
 pub fn cardgate() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| built_binary("cardgate", "cardgate").unwrap_or_else(|e| panic!("building cardgate: {e:#}")))
-        .clone()
+    BIN.get_or_init(|| {
+        built_binary("cardgate", "cardgate").unwrap_or_else(|e| panic!("building cardgate: {e:#}"))
+    })
+    .clone()
 }
 
 /// A client's exit status and output.
@@ -173,7 +177,11 @@ impl Output {
 
 impl std::fmt::Display for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` exited {:?}\n--- stdout\n{}--- stderr\n{}", self.command, self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "`{}` exited {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.command, self.code, self.stdout, self.stderr
+        )
     }
 }
 

@@ -1,6 +1,9 @@
 //! Interop: a card served through pcscd + vpcd, used by real PC/SC clients (opensc-tool, pcsc_scan,
 //! scriptor, pyscard) and by cardgate itself. Every test holds the vpcd lock for its whole run.
 
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use cardgate_tests::{CardProcess, SLOT0, SLOT1, VpcdLock, cardgate, reader_state, run, wait_for_empty};
@@ -77,7 +80,9 @@ fn opensc_tool_lists_the_reader_reads_the_atr_and_sends_apdus() {
     out.success().stdout_has("01 02 03");
     assert_eq!(out.stdout.matches("Received (SW1=0x90, SW2=0x00)").count(), 2, "{out}");
     // An AID the card does not have: 6A82, not a blanket 9000 (OpenSC would mistake the card).
-    run("opensc-tool", &["-r", SLOT0.1, "-s", "00A4040006A00000000101"]).success().stdout_has("SW1=0x6A, SW2=0x82");
+    run("opensc-tool", &["-r", SLOT0.1, "-s", "00A4040006A00000000101"])
+        .success()
+        .stdout_has("SW1=0x6A, SW2=0x82");
 }
 
 #[test]
@@ -95,8 +100,16 @@ fn pcsc_scan_lists_the_reader_and_the_card_non_interactively() {
 fn scriptor_runs_a_script_file() {
     let s = served();
     let script = s.dir.path().join("session.script");
-    std::fs::write(&script, format!("# a session\n{}\n{}\nreset\n{}\n", diag::SELECT, diag::echo(b"\xCA\xFE"), diag::echo(b"\x00")))
-        .unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "# a session\n{}\n{}\nreset\n{}\n",
+            diag::SELECT,
+            diag::echo(b"\xCA\xFE"),
+            diag::echo(b"\x00")
+        ),
+    )
+    .unwrap();
     let out = run("scriptor", &["-r", SLOT0.1, script.to_str().unwrap()]);
     out.success().stdout_has("Using T=1 protocol");
     out.stdout_has("< 90 00 : Normal processing.");
@@ -121,7 +134,8 @@ fn pyscard_selects_sends_an_extended_apdu_and_follows_61xx() {
         ],
     );
     out.success();
-    let lines: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> =
+        out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert_eq!(lines[0]["sw"], "9000", "SELECT: {out}");
     assert_eq!(lines[1]["sw"], "9000", "extended echo: {out}");
@@ -142,7 +156,8 @@ fn cardgate_lists_readers_and_decodes_the_atr() {
     let out = run(cardgate(), &["readers", "--json"]);
     out.success();
     let readers: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let ours = readers.as_array().unwrap().iter().find(|r| r["name"] == SLOT0.1).expect("our reader is listed");
+    let ours =
+        readers.as_array().unwrap().iter().find(|r| r["name"] == SLOT0.1).expect("our reader is listed");
     assert_eq!(ours["card"], true);
     assert_eq!(ours["atr"], hex::encode_upper(&s.card.atr));
     run(cardgate(), &["readers"]).success().stdout_has(&format!("Yes   {}", SLOT0.1));
@@ -202,14 +217,14 @@ fn sigterm_saves_removes_the_ready_file_and_exits_0() {
 fn eject_and_insert_without_stopping_and_watch_reports_both() {
     let mut s = served();
     let socket = cardgate::serve::default_control_path(&s.state);
-    let watch = std::process::Command::new(cardgate())
+    let mut watch = std::process::Command::new(cardgate())
         .args(["watch", "--json", "-t", "15"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // The watcher's first line reports the card already in; wait for it before ejecting.
-    let stdout = watch.stdout.unwrap();
+    let stdout = watch.stdout.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let mut next_event = |kind: &str| -> serde_json::Value {
         for line in lines.by_ref() {
@@ -222,7 +237,9 @@ fn eject_and_insert_without_stopping_and_watch_reports_both() {
     };
     next_event("card-inserted");
 
-    run(cardgate(), &["card", "eject", "--control", socket.to_str().unwrap()]).success().stdout_has("ejected");
+    run(cardgate(), &["card", "eject", "--control", socket.to_str().unwrap()])
+        .success()
+        .stdout_has("ejected");
     wait_for_empty(SLOT0.1).unwrap();
     assert!(!s.card.ready_file.exists());
     next_event("card-removed");
@@ -232,6 +249,8 @@ fn eject_and_insert_without_stopping_and_watch_reports_both() {
     let inserted = next_event("card-inserted");
     assert_eq!(inserted["state"]["atr"], hex::encode_upper(&s.card.atr));
     assert!(reader_state(SLOT0.1).unwrap().card_present);
+    watch.kill().unwrap();
+    watch.wait().unwrap();
 }
 
 #[test]
@@ -242,8 +261,11 @@ fn pcsc_failures_are_clear_sentences() {
     // No such reader.
     run(cardgate(), &["atr", "-r", "no such reader"]).failure().stderr_has("no reader matches");
     // Sharing violation: someone holds the card exclusively.
-    let exclusive = PcscTransport::open_with(Some(SLOT0.1), PcscOptions { share: Share::Exclusive, ..Default::default() })
-        .unwrap();
+    let exclusive = PcscTransport::open_with(
+        Some(SLOT0.1),
+        PcscOptions { share: Share::Exclusive, ..Default::default() },
+    )
+    .unwrap();
     run(cardgate(), &["atr", "-r", SLOT0.1]).failure().stderr_has("sharing violation");
     drop(exclusive);
     run(cardgate(), &["atr", "-r", SLOT0.1]).success();

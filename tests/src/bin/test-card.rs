@@ -28,7 +28,9 @@ struct TestCard {
 impl TestCard {
     fn open(path: &Path) -> std::io::Result<Self> {
         let counter = match std::fs::read_to_string(path) {
-            Ok(s) => s.trim().parse().map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?,
+            Ok(s) => {
+                s.trim().parse().map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),
         };

@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
     wait_for_empty(SLOT0.1)?;
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("bench.card");
-    let echo8 = "00EE0000080102030405060708" .to_string() + "00";
+    let echo8 = "00EE0000080102030405060708".to_string() + "00";
     let select = "00A4040007F0434754455354";
     let mut results = Vec::new();
 
@@ -112,7 +112,8 @@ fn main() -> anyhow::Result<()> {
     {
         let _card = CardProcess::start(&program, &[&state_arg, "--no-quickack"], SLOT0, dir.path())?;
         let mut t = PcscTransport::open(Some(SLOT0.1))?;
-        results.push(figures("cardgate card serve, QUICKACK off", measure(&mut t, &[select], &echo8, slow_n)?));
+        results
+            .push(figures("cardgate card serve, QUICKACK off", measure(&mut t, &[select], &echo8, slow_n)?));
     }
     wait_for_empty(SLOT0.1)?;
     // The peer: Debian's vicc (iso7816 card), GET CHALLENGE of 8 bytes (its SELECT crashes on FCI).
