@@ -279,3 +279,21 @@ fn pcsc_failures_are_clear_sentences() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("pcscd -f"), "names the command that starts pcscd: {stderr}");
 }
+
+#[test]
+fn cardgate_apdu_goes_through_pcsc_and_follows_61xx() {
+    let _s = served();
+    let out = run(
+        cardgate(),
+        &["apdu", "-r", SLOT0.1, diag::SELECT, &diag::echo(b"\x01\x02\x03"), &diag::answer(300)],
+    );
+    out.success();
+    let answers: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("< ")).collect();
+    assert_eq!(answers.len(), 3, "{out}");
+    assert!(answers[0].starts_with("< 9000"), "{out}");
+    assert!(answers[1].starts_with("< 010203 9000"), "{out}");
+    assert!(answers[2].starts_with(&format!("< {} 9000", hex::encode_upper(diag::pattern(300)))), "{out}");
+    // --raw hands 61xx back untouched.
+    let out = run(cardgate(), &["apdu", "--raw", "-r", SLOT0.1, diag::SELECT, &diag::answer(300)]);
+    out.success().stdout_has(" 612C ");
+}

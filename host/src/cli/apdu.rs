@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use reader_bridge::{ExchangeOptions, Exchanger};
+use reader_bridge::pcsc::{PcscOptions, Protocol, Share};
+use reader_bridge::{ExchangeOptions, Exchanger, LongCommands};
 
 /// `cardgate apdu [-r READER] HEX...`.
 #[derive(Debug, clap::Args)]
@@ -14,9 +15,34 @@ pub struct Args {
     /// Do not follow up 61xx with GET RESPONSE nor resend after 6Cxx: show exactly what the card said.
     #[arg(long)]
     pub raw: bool,
+    /// Split data longer than N bytes into short commands with command chaining (ISO 7816-4 §5.3.3).
+    #[arg(long, value_name = "N", conflicts_with = "extended", value_parser = clap::value_parser!(u8).range(1..))]
+    pub chain: Option<u8>,
+    /// Encode commands that need it as extended-length APDUs.
+    #[arg(long)]
+    pub extended: bool,
+    /// Hold the card exclusively (PC/SC readers).
+    #[arg(long)]
+    pub exclusive: bool,
+    /// Transmission protocol (PC/SC readers).
+    #[arg(short, long, value_enum, default_value_t = ProtocolArg::Any)]
+    pub protocol: ProtocolArg,
     /// Command APDUs in hex (spaces and colons allowed inside one argument).
     #[arg(required = true)]
     pub apdus: Vec<String>,
+}
+
+/// `-p`: which transmission protocol to accept.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProtocolArg {
+    /// T=0 or T=1, whichever the card offers.
+    Any,
+    /// T=0 only.
+    #[value(name = "T=0", alias = "t0")]
+    T0,
+    /// T=1 only.
+    #[value(name = "T=1", alias = "t1")]
+    T1,
 }
 
 /// Parses one hex argument.
@@ -44,11 +70,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enumerate()
         .map(|(i, a)| parse_hex(i + 1, a))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let transport = reader_bridge::open(args.reader.as_deref())?;
+    let pcsc_options = PcscOptions {
+        share: if args.exclusive { Share::Exclusive } else { Share::Shared },
+        protocol: match args.protocol {
+            ProtocolArg::Any => Protocol::Any,
+            ProtocolArg::T0 => Protocol::T0,
+            ProtocolArg::T1 => Protocol::T1,
+        },
+    };
+    let transport = reader_bridge::open_with(args.reader.as_deref(), pcsc_options)?;
     let mut exchanger = Exchanger::new(transport);
-    if args.raw {
-        exchanger.options = ExchangeOptions::RAW;
-    }
+    let mut options = if args.raw { ExchangeOptions::RAW } else { ExchangeOptions::default() };
+    options.long_commands = match (args.chain, args.extended) {
+        (Some(max_data), _) => LongCommands::Chain { max_data },
+        (None, true) => LongCommands::Extended,
+        (None, false) => LongCommands::AsGiven,
+    };
+    exchanger.options = options;
     for apdu in &apdus {
         let outcome = exchanger.exchange(apdu)?;
         for exchange in &outcome.exchanges {
