@@ -31,3 +31,13 @@ cargo bench -q -p applet --bench gate 2>/dev/null
 echo
 echo "== hotspot server =="
 cargo bench -q -p cardgate --bench hotspot 2>/dev/null
+
+# --- Bridge: one APDU through pcscd + vpcd --------------------------------------------------------
+# cardgate card serve vs Debian's vicc in the same run, plus the in-process transport and the served
+# card with TCP_QUICKACK off (the ~44 ms delayed-ACK stall). Needs pcscd with vpcd (`make pcscd`);
+# takes the vpcd lock itself. VPCD_BENCH_N: APDUs for the fast cases (default 5000; 1000 with BENCH_QUICK).
+echo
+echo "== bridge: APDU round trip through pcscd + vpcd =="
+cargo build --release --quiet -p cardgate -p cardgate-tests
+n=${VPCD_BENCH_N:-$([ -n "${BENCH_QUICK:-}" ] && echo 1000 || echo 5000)}
+target/release/vpcd-bench "$n" | tee "$out/bridge.txt"
