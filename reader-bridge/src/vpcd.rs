@@ -721,6 +721,44 @@ mod tests {
         assert_eq!(r.pending(), 0);
     }
 
+    proptest::proptest! {
+        /// However the kernel splits the stream, the same messages come out, in order.
+        #[test]
+        fn any_split_of_a_stream_yields_the_same_messages(
+            payloads in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 1..300), 1..12),
+            cuts in proptest::collection::vec(1usize..64, 1..40),
+        ) {
+            let stream: Vec<u8> = payloads.iter().flat_map(|p| frame(p).unwrap()).collect();
+            let mut reader = FrameReader::new();
+            let mut out = Vec::new();
+            let mut rest = stream.as_slice();
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (now, later) = rest.split_at((*cut).min(rest.len()));
+                reader.push(now);
+                while let Some(m) = reader.next_frame() {
+                    out.push(m);
+                }
+                rest = later;
+            }
+            proptest::prop_assert_eq!(out, payloads);
+            proptest::prop_assert_eq!(reader.pending(), 0);
+        }
+
+        /// Whatever vpcd sends, the session answers with something vpcd can carry, or nothing for
+        /// control codes; it never panics.
+        #[test]
+        fn every_message_gets_a_well_formed_answer(message in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let mut s = Session::new(Recorder::default());
+            match s.handle(&message) {
+                Some(reply) => proptest::prop_assert!(frame(&reply).is_some()),
+                None => proptest::prop_assert!(message.len() <= 1 && message != [0x04]),
+            }
+        }
+    }
+
     #[test]
     fn frame_refuses_empty_and_oversized_payloads() {
         assert_eq!(frame(&[]), None);
