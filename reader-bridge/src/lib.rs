@@ -25,8 +25,16 @@ pub use transport::{
 /// Opens the reader a user named with `-r`: `emu:PATH` for an in-process card, otherwise a PC/SC
 /// reader by exact name, substring or index (`None`: the only reader, or the only one with a card).
 pub fn open(reader: Option<&str>) -> Result<Box<dyn Transport>, TransportError> {
+    open_with(reader, pcsc::PcscOptions::default())
+}
+
+/// Like [`open`], with the PC/SC share mode and protocol (ignored for `emu:`).
+pub fn open_with(
+    reader: Option<&str>,
+    options: pcsc::PcscOptions,
+) -> Result<Box<dyn Transport>, TransportError> {
     match reader.and_then(|r| r.strip_prefix("emu:")) {
         Some(path) => Ok(Box::new(emu::EmuTransport::open(std::path::Path::new(path))?)),
-        None => Ok(Box::new(pcsc::PcscTransport::open(reader)?)),
+        None => Ok(Box::new(pcsc::PcscTransport::open_with(reader, options)?)),
     }
 }

@@ -269,6 +269,10 @@ fn pcsc_failures_are_clear_sentences() {
     run(cardgate(), &["atr", "-r", SLOT0.1]).failure().stderr_has("sharing violation");
     drop(exclusive);
     run(cardgate(), &["atr", "-r", SLOT0.1]).success();
+    // A T=1-only card asked for T=0.
+    run(cardgate(), &["apdu", "-p", "T=0", "-r", SLOT0.1, diag::SELECT])
+        .failure()
+        .stderr_has("does not speak the requested protocol");
     // No pcscd: point libpcsclite at a socket nobody serves.
     let out = std::process::Command::new(cardgate())
         .arg("readers")
