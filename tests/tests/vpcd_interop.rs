@@ -301,3 +301,36 @@ fn cardgate_apdu_goes_through_pcsc_and_follows_61xx() {
     let out = run(cardgate(), &["apdu", "--raw", "-r", SLOT0.1, diag::SELECT, &diag::answer(300)]);
     out.success().stdout_has(" 612C ");
 }
+
+#[test]
+fn the_card_waits_for_vpcd_says_so_and_connects_when_it_appears() {
+    use std::io::{Read, Write};
+    // No vpcd lock needed: this uses a port of its own, with a stand-in for vpcd.
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = dir.path().join("card.log");
+    let mut child = std::process::Command::new(card_program())
+        .arg(dir.path().join("card.state"))
+        .args(["--vpcd", &addr])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    cardgate_tests::wait_until(cardgate_tests::PATIENCE, || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("is not reachable")
+    })
+    .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("pcscd -f"), "the log says how to start pcscd: {text}");
+
+    let vpcd = std::net::TcpListener::bind(&addr).unwrap();
+    let (mut conn, _) = vpcd.accept().unwrap();
+    conn.write_all(&[0x00, 0x01, 0x04]).unwrap();
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).unwrap();
+    let mut atr = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut atr).unwrap();
+    assert_eq!(atr[0], 0x3B, "an ATR comes back once vpcd is there");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
