@@ -41,7 +41,7 @@ pub enum ServeError {
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
     /// The ready file could not be removed before starting.
-    #[error("{path}: {source}")]
+    #[error("cannot remove the old ready file {path}")]
     ReadyFile {
         /// The file.
         path: PathBuf,

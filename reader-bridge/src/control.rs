@@ -23,7 +23,7 @@ pub enum ControlError {
     #[error("{0}: another `cardgate card serve` is already running for this card")]
     InUse(PathBuf),
     /// Nobody listens on the socket.
-    #[error("{path}: no `cardgate card serve` is running for this card ({source})")]
+    #[error("{path}: no `cardgate card serve` is running for this card")]
     NotServing {
         /// The socket path.
         path: PathBuf,
@@ -34,7 +34,7 @@ pub enum ControlError {
     #[error("the card server answered: {0}")]
     Refused(String),
     /// Socket I/O failed.
-    #[error("{path}: {source}")]
+    #[error("control socket {path}")]
     Io {
         /// The socket path.
         path: PathBuf,
