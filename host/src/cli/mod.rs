@@ -6,6 +6,7 @@ pub mod hotspot;
 pub mod policy;
 pub mod server;
 pub mod card_serve;
+pub mod policy;
 pub mod readers;
 
 /// Logs go to stderr so that stdout stays machine-readable (QR codes, JSON).
