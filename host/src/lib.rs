@@ -3,5 +3,5 @@
 //! The binary (`src/main.rs`, `src/cli/`) only parses arguments and prints; the work is here.
 
 pub mod hotspot;
-pub mod server;
 pub mod serve;
+pub mod server;

@@ -2,12 +2,11 @@
 
 pub mod apdu;
 pub mod card;
+pub mod card_serve;
 pub mod hotspot;
 pub mod policy;
-pub mod server;
-pub mod card_serve;
-pub mod policy;
 pub mod readers;
+pub mod server;
 
 /// Logs go to stderr so that stdout stays machine-readable (QR codes, JSON).
 pub fn init_logging(verbose: u8) {
