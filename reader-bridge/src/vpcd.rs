@@ -662,6 +662,47 @@ fn resolve(addr: &str) -> Result<SocketAddr, VpcdError> {
         .ok_or_else(|| bad("the name resolves to no address".into()))
 }
 
+/// The card runtime's file-backed card, served as it is: every command that changes it is saved
+/// before its answer leaves ([`applet::FileCard::process`]), so a `kill -9` loses nothing answered.
+impl VirtualCard for applet::FileCard {
+    fn atr(&self) -> Vec<u8> {
+        self.card().atr().to_vec()
+    }
+    fn power_on(&mut self) {
+        self.card_mut().power_on();
+        save_logged(self);
+    }
+    fn power_off(&mut self) {
+        // Aborts an open transaction and clears transient memory (the runtime's power_off).
+        self.card_mut().power_off();
+        save_logged(self);
+    }
+    fn reset(&mut self) {
+        self.card_mut().reset();
+        save_logged(self);
+    }
+    fn process(&mut self, command: &[u8]) -> Vec<u8> {
+        match applet::FileCard::process(self, command) {
+            Ok(response) => response,
+            Err(err) => {
+                // The state could not be saved: the answer is withheld and the card refuses
+                // everything from now on (it is ahead of its file). 6581: memory failure.
+                tracing::error!("{err}");
+                applet::sw::MEMORY_FAILURE.to_be_bytes().to_vec()
+            }
+        }
+    }
+    fn flush(&mut self) -> Result<(), FlushError> {
+        self.save_if_changed().map(|_| ()).map_err(|e| FlushError(e.to_string()))
+    }
+}
+
+fn save_logged(card: &mut applet::FileCard) {
+    if let Err(err) = card.save_if_changed() {
+        tracing::error!("{err}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::TcpListener;

@@ -11,26 +11,32 @@ use reader_bridge::Transport;
 use reader_bridge::pcsc::{PcscOptions, PcscTransport, Share};
 use reader_bridge::transport::TransportError;
 
-/// The card's diagnostic commands, in one place.
+/// The runtime's diagnostic applet (docs/runtime.md), in one place.
 mod diag {
-    /// SELECT the diagnostic applet by AID.
-    pub const SELECT: &str = "00A4040007F0434754455354";
-    /// Echo `data` (short case 4, Le 00).
+    /// SELECT the diagnostic applet by AID (`F0` "CARDGATE" `01`), Le 00: the FCI comes back.
+    pub const SELECT: &str = "00A404000AF043415244474154450100";
+    /// The start of the FCI: template 6F, DF name 84 = the AID.
+    pub const FCI_START: &str = "6F1D840AF0434152444741544501";
+    /// ECHO `data` (short case 4, Le 00).
     pub fn echo(data: &[u8]) -> String {
-        format!("00EE0000{:02X}{}00", data.len(), hex::encode_upper(data))
+        format!("80100000{:02X}{}00", data.len(), hex::encode_upper(data))
     }
-    /// Echo `data` as an extended-length case 4 command (Lc on 3 bytes, Le on 2).
+    /// ECHO `data` as an extended-length case 4 command (Lc on 3 bytes, Le on 2).
     pub fn echo_extended(data: &[u8]) -> String {
-        format!("00EE000000{:04X}{}0000", data.len(), hex::encode_upper(data))
+        format!("8010000000{:04X}{}0000", data.len(), hex::encode_upper(data))
     }
-    /// Answer `n` bytes 00 01 02 ... (short Le 00: more than 256 comes back through 61xx).
+    /// CHAIN INFO as one extended command: the card answers Nc (2 bytes) and SHA-256 of the data.
+    pub fn chain_info_extended(data: &[u8]) -> String {
+        format!("8014000000{:04X}{}0000", data.len(), hex::encode_upper(data))
+    }
+    /// ANSWER N bytes 00 01 02 ... (short Le 00: more than 256 comes back through 61xx).
     pub fn answer(n: u16) -> String {
-        format!("00D0{n:04X}00")
+        format!("8012{n:04X}00")
     }
-    /// Increment the persistent counter and return it (4 bytes, big-endian).
-    pub const INCREMENT: &str = "0010000004";
-    /// Read the persistent counter.
-    pub const READ_COUNTER: &str = "0012000004";
+    /// INCREMENT the persistent counter by 1 and commit; answers the new value (4 bytes).
+    pub const INCREMENT: &str = "8022000004";
+    /// READ COUNTER (4 bytes, big-endian).
+    pub const READ_COUNTER: &str = "8020000004";
     /// The bytes `answer(n)` returns.
     pub fn pattern(n: usize) -> Vec<u8> {
         (0..n).map(|i| i as u8).collect()
@@ -45,18 +51,22 @@ struct Served {
     _lock: VpcdLock,
 }
 
-fn card_program() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_test-card"))
+/// `cardgate card serve STATE` in the first slot, waited for.
+fn start_card(state: &Path, dir: &Path) -> CardProcess {
+    CardProcess::start(&cardgate(), &["card", "serve", state.to_str().unwrap()], SLOT0, dir).unwrap()
 }
 
-fn start_card(state: &Path, dir: &Path) -> CardProcess {
-    CardProcess::start(card_program(), &[state.to_str().unwrap()], SLOT0, dir).unwrap()
+/// A fresh card state file made by `cardgate card init`.
+fn new_card(dir: &Path) -> PathBuf {
+    let state = dir.join("card.state");
+    run(cardgate(), &["card", "init", state.to_str().unwrap()]).success();
+    state
 }
 
 fn served() -> Served {
     let lock = VpcdLock::acquire().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("card.state");
+    let state = new_card(dir.path());
     let card = start_card(&state, dir.path());
     Served { card, state, dir, _lock: lock }
 }
@@ -112,11 +122,11 @@ fn scriptor_runs_a_script_file() {
     .unwrap();
     let out = run("scriptor", &["-r", SLOT0.1, script.to_str().unwrap()]);
     out.success().stdout_has("Using T=1 protocol");
-    out.stdout_has("< 90 00 : Normal processing.");
+    out.stdout_has(&format!("< {}", spaced(diag::FCI_START)));
     out.stdout_has("< CA FE 90 00 : Normal processing.");
     out.stdout_has(&format!("< OK: {} ", spaced(&hex::encode_upper(&s.card.atr))));
-    // After the reset the applet is no longer selected: the card says so.
-    out.stdout_has("< 69 85 :");
+    // After the reset the default applet (diag) is selected again and answers.
+    out.stdout_has("< 00 90 00 : Normal processing.");
 }
 
 #[test]
@@ -285,7 +295,7 @@ fn pcsc_failures_are_clear_sentences() {
 }
 
 #[test]
-fn cardgate_apdu_goes_through_pcsc_and_follows_61xx() {
+fn cardgate_apdu_goes_through_pcsc_follows_61xx_and_chains_long_data() {
     let _s = served();
     let out = run(
         cardgate(),
@@ -293,13 +303,40 @@ fn cardgate_apdu_goes_through_pcsc_and_follows_61xx() {
     );
     out.success();
     let answers: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("< ")).collect();
-    assert_eq!(answers.len(), 3, "{out}");
-    assert!(answers[0].starts_with("< 9000"), "{out}");
+    assert_eq!(answers.len(), 4, "SELECT, ECHO, ANSWER 300 and its GET RESPONSE: {out}");
+    assert!(
+        answers[0].starts_with(&format!("< {}", diag::FCI_START)) && answers[0].contains(" 9000 "),
+        "{out}"
+    );
     assert!(answers[1].starts_with("< 010203 9000"), "{out}");
-    assert!(answers[2].starts_with(&format!("< {} 9000", hex::encode_upper(diag::pattern(300)))), "{out}");
+    let first = format!("< {} 612C", hex::encode_upper(&diag::pattern(256)));
+    assert!(answers[2].starts_with(&first), "{out}");
+    out.stdout_has("> 80C000002C");
+    assert!(
+        answers[3].starts_with(&format!("< {} 9000", hex::encode_upper(&diag::pattern(300)[256..]))),
+        "{out}"
+    );
     // --raw hands 61xx back untouched.
     let out = run(cardgate(), &["apdu", "--raw", "-r", SLOT0.1, diag::SELECT, &diag::answer(300)]);
     out.success().stdout_has(" 612C ");
+    assert!(!out.stdout.contains("> 80C0"), "{out}");
+
+    // 300 bytes of data: one extended APDU, or three chained short ones; the card sees the same.
+    let data: Vec<u8> = (0..300u16).map(|i| (i * 13) as u8).collect();
+    let command = diag::chain_info_extended(&data);
+    let extended = run(cardgate(), &["apdu", "-r", SLOT0.1, diag::SELECT, &command]);
+    extended.success();
+    let chained = run(cardgate(), &["apdu", "--chain", "128", "-r", SLOT0.1, diag::SELECT, &command]);
+    chained.success();
+    let last = |o: &cardgate_tests::Output| {
+        o.stdout.lines().filter(|l| l.starts_with("< ")).last().unwrap().to_string()
+    };
+    assert!(last(&extended).starts_with("< 012C"), "Nc = 300: {extended}");
+    assert_eq!(last(&chained), last(&extended), "same length and hash: {chained}");
+    let parts: Vec<&str> =
+        chained.stdout.lines().filter(|l| l.starts_with("> 9014") || l.starts_with("> 8014")).collect();
+    assert_eq!(parts.len(), 3, "128 + 128 + 44 bytes: {chained}");
+    assert!(parts[0].starts_with("> 9014000080") && parts[2].starts_with("> 801400002C"), "{chained}");
 }
 
 #[test]
@@ -310,8 +347,9 @@ fn the_card_waits_for_vpcd_says_so_and_connects_when_it_appears() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let log = dir.path().join("card.log");
-    let mut child = std::process::Command::new(card_program())
-        .arg(dir.path().join("card.state"))
+    let state = new_card(dir.path());
+    let mut child = std::process::Command::new(cardgate())
+        .args(["card", "serve", state.to_str().unwrap()])
         .args(["--vpcd", &addr])
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -333,4 +371,24 @@ fn the_card_waits_for_vpcd_says_so_and_connects_when_it_appears() {
     assert_eq!(atr[0], 0x3B, "an ATR comes back once vpcd is there");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn a_reset_through_pcscd_ends_the_card_session() {
+    let s = served();
+    let mut t = PcscTransport::open(Some(SLOT0.1)).unwrap();
+    let mut send = |t: &mut PcscTransport, apdu: &str| {
+        let r = t.transmit(&hex::decode(apdu).unwrap()).unwrap();
+        hex::encode_upper(&r[r.len() - 2..])
+    };
+    assert_eq!(send(&mut t, diag::SELECT), "9000");
+    // RESET COUNTER needs the PIN: refused, then allowed once VERIFY succeeded in this session.
+    assert_eq!(send(&mut t, "8024000000"), "6982");
+    assert_eq!(send(&mut t, "002000810431323334"), "9000");
+    assert_eq!(send(&mut t, "8024000000"), "9000");
+    // SCardReconnect(SCARD_RESET_CARD): vpcd sends RESET; the PIN validation must not survive it.
+    let atr = t.reset(reader_bridge::ResetKind::Warm).unwrap();
+    assert_eq!(atr, s.card.atr);
+    assert_eq!(send(&mut t, diag::SELECT), "9000");
+    assert_eq!(send(&mut t, "8024000000"), "6982", "security state cleared by the reset");
 }

@@ -61,6 +61,7 @@ pub fn control(args: ControlArgs, insert: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_card(path: &std::path::Path) -> anyhow::Result<Box<dyn reader_bridge::vpcd::VirtualCard>> {
-    anyhow::bail!("{}: the card runtime that loads card state files is not built yet", path.display())
+/// Opens the card state file (locked while served) with every applet class built into cardgate.
+fn load_card(path: &std::path::Path) -> anyhow::Result<applet::FileCard> {
+    Ok(applet::FileCard::open(path, applet::apps::catalog())?)
 }

@@ -60,7 +60,8 @@ fn measure(t: &mut dyn Transport, setup: &[&str], apdu: &str, n: usize) -> anyho
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 1.0 { format!("{:.2} µs", ms * 1e3) } else { format!("{ms:.3} ms") }
 }
 
 /// Debian's vicc, started with the two fixes its package needs (research/vsmartcard.md §2):
@@ -94,23 +95,33 @@ fn main() -> anyhow::Result<()> {
     wait_for_empty(SLOT0.1)?;
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("bench.card");
-    let echo8 = "00EE0000080102030405060708".to_string() + "00";
-    let select = "00A4040007F0434754455354";
+    let state_arg = state.to_str().context("temp path")?.to_string();
+    let init = Command::new(cardgate()).args(["card", "init", &state_arg]).stdout(Stdio::null()).status()?;
+    if !init.success() {
+        bail!("cardgate card init failed");
+    }
+    // The diagnostic applet: SELECT, then ECHO of 8 bytes (8 bytes + 9000 back).
+    let select = "00A404000AF043415244474154450100";
+    let echo8 = "80100000080102030405060708 00".replace(' ', "");
     let mut results = Vec::new();
 
-    let program = std::env::current_exe()?.with_file_name("test-card");
-    let state_arg = state.to_str().context("temp path")?.to_string();
-
-    // cardgate's card through pcscd + vpcd, QUICKACK on.
+    // In-process: the same card file, no PC/SC, no sockets.
     {
-        let _card = CardProcess::start(&program, &[&state_arg], SLOT0, dir.path())?;
+        let mut t = reader_bridge::open(Some(&format!("emu:{state_arg}")))?;
+        results.push(figures("in-process transport (emu:)", measure(&mut *t, &[select], &echo8, n * 10)?));
+    }
+    // cardgate's card through pcscd + vpcd, QUICKACK on.
+    let serve = ["card", "serve", state_arg.as_str()];
+    {
+        let _card = CardProcess::start(&cardgate(), &serve, SLOT0, dir.path())?;
         let mut t = PcscTransport::open(Some(SLOT0.1))?;
         results.push(figures("cardgate card serve (QUICKACK)", measure(&mut t, &[select], &echo8, n)?));
     }
     wait_for_empty(SLOT0.1)?;
     // The same with QUICKACK off: the delayed-ACK trap.
     {
-        let _card = CardProcess::start(&program, &[&state_arg, "--no-quickack"], SLOT0, dir.path())?;
+        let args = [&serve[..], &["--no-quickack"]].concat();
+        let _card = CardProcess::start(&cardgate(), &args, SLOT0, dir.path())?;
         let mut t = PcscTransport::open(Some(SLOT0.1))?;
         results
             .push(figures("cardgate card serve, QUICKACK off", measure(&mut t, &[select], &echo8, slow_n)?));
@@ -129,19 +140,17 @@ fn main() -> anyhow::Result<()> {
     }
     wait_for_empty(SLOT0.1)?;
 
-    let _unused = cardgate;
     println!("| card | APDUs | median | p99 | mean |");
     println!("|---|---|---|---|---|");
     for f in &results {
         println!("| {} | {} | {} | {} | {} |", f.name, f.n, ms(f.median), ms(f.p99), ms(f.mean));
     }
-    if let [ours, off, vicc, ..] = results.as_slice() {
+    if let [emu, ours, off, vicc] = results.as_slice() {
+        let ratio = |a: &Figures, b: &Figures| a.median.as_secs_f64() / b.median.as_secs_f64();
         println!();
-        println!(
-            "median ratio vicc / cardgate: {:.0}x; QUICKACK off / on: {:.0}x",
-            vicc.median.as_secs_f64() / ours.median.as_secs_f64(),
-            off.median.as_secs_f64() / ours.median.as_secs_f64()
-        );
+        println!("median ratios: vicc / cardgate card serve = {:.0}x", ratio(vicc, ours));
+        println!("               QUICKACK off / on = {:.0}x", ratio(off, ours));
+        println!("               pcscd + vpcd / in-process = {:.0}x", ratio(ours, emu));
     }
     Ok(())
 }
