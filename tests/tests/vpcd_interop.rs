@@ -309,7 +309,7 @@ fn cardgate_apdu_goes_through_pcsc_follows_61xx_and_chains_long_data() {
         "{out}"
     );
     assert!(answers[1].starts_with("< 010203 9000"), "{out}");
-    let first = format!("< {} 612C", hex::encode_upper(&diag::pattern(256)));
+    let first = format!("< {} 612C", hex::encode_upper(diag::pattern(256)));
     assert!(answers[2].starts_with(&first), "{out}");
     out.stdout_has("> 80C000002C");
     assert!(
@@ -377,7 +377,7 @@ fn the_card_waits_for_vpcd_says_so_and_connects_when_it_appears() {
 fn a_reset_through_pcscd_ends_the_card_session() {
     let s = served();
     let mut t = PcscTransport::open(Some(SLOT0.1)).unwrap();
-    let mut send = |t: &mut PcscTransport, apdu: &str| {
+    let send = |t: &mut PcscTransport, apdu: &str| {
         let r = t.transmit(&hex::decode(apdu).unwrap()).unwrap();
         hex::encode_upper(&r[r.len() - 2..])
     };
