@@ -328,9 +328,8 @@ fn cardgate_apdu_goes_through_pcsc_follows_61xx_and_chains_long_data() {
     extended.success();
     let chained = run(cardgate(), &["apdu", "--chain", "128", "-r", SLOT0.1, diag::SELECT, &command]);
     chained.success();
-    let last = |o: &cardgate_tests::Output| {
-        o.stdout.lines().filter(|l| l.starts_with("< ")).last().unwrap().to_string()
-    };
+    let last =
+        |o: &cardgate_tests::Output| o.stdout.lines().rfind(|l| l.starts_with("< ")).unwrap().to_string();
     assert!(last(&extended).starts_with("< 012C"), "Nc = 300: {extended}");
     assert_eq!(last(&chained), last(&extended), "same length and hash: {chained}");
     let parts: Vec<&str> =
