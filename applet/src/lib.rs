@@ -14,7 +14,8 @@
 //! - [`apdu`], [`aid`], [`atr`]: command APDUs, application identifiers, the answer to reset;
 //! - [`apps`]: the applets cardgate ships ([`apps::diag`]) and [`apps::catalog`];
 //! - [`sw`]: status words and their meanings;
-//! - [`tlv`]: strict BER-TLV, shared by the whole workspace.
+//! - [`tlv`]: strict BER-TLV, shared by the whole workspace;
+//! - [`credit`]: the offline credit payment formats the card and the host share.
 //!
 //! ```
 //! use applet::{apps, Card, CardConfig};
@@ -31,6 +32,7 @@ pub mod apdu;
 pub mod applet;
 pub mod apps;
 pub mod atr;
+pub mod credit;
 pub mod gate;
 pub mod pin;
 pub mod runtime;

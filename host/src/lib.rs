@@ -1,7 +1,14 @@
 //! The host side of cardgate, as a library: everything the `cardgate` binary does, by area.
 //!
 //! The binary (`src/main.rs`, `src/cli/`) only parses arguments and prints; the work is here.
+//!
+//! - [`hotspot`]: Wi-Fi sharer proof of control and information push;
+//! - [`payment`]: offline credit payment (QR payload, merchant store, settlement, the issuer server's
+//!   payment area);
+//! - [`serve`]: `cardgate card serve`, an emulated card behind vpcd;
+//! - [`server`]: `cardgate server`, the composition of the areas' routes.
 
 pub mod hotspot;
+pub mod payment;
 pub mod serve;
 pub mod server;

@@ -40,6 +40,16 @@ enum Command {
     Atr(cli::readers::AtrArgs),
     /// Show reader and card events as they happen (like pcsc_scan).
     Watch(cli::readers::WatchArgs),
+    /// Administer a running issuer server: accounts, keys.
+    #[command(subcommand)]
+    Issuer(cli::issuer::IssuerCommand),
+    /// Merchant setup: register with the issuer, show the queue.
+    #[command(subcommand)]
+    Merchant(cli::merchant::MerchantCommand),
+    /// Accept a customer's QR code offline and queue the payment.
+    Accept(cli::merchant::AcceptArgs),
+    /// Upload queued payments to the issuer at the set time and store the verdicts.
+    Settle(cli::merchant::SettleArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +66,10 @@ fn main() -> ExitCode {
         Command::Readers(args) => cli::readers::readers(args),
         Command::Atr(args) => cli::readers::atr(args),
         Command::Watch(args) => cli::readers::watch(args),
+        Command::Issuer(cmd) => cli::issuer::run_issuer(cmd),
+        Command::Merchant(cmd) => cli::merchant::run_merchant(cmd),
+        Command::Accept(args) => cli::merchant::run_accept(args),
+        Command::Settle(args) => cli::merchant::run_settle(args),
     };
     match result {
         Ok(code) => code,

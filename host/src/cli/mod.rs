@@ -4,6 +4,8 @@ pub mod apdu;
 pub mod card;
 pub mod card_serve;
 pub mod hotspot;
+pub mod issuer;
+pub mod merchant;
 pub mod policy;
 pub mod readers;
 pub mod server;

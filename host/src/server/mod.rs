@@ -4,8 +4,10 @@
 //! The server is a composition of **areas**. Each area owns its routes (an [`axum::Router`] with its
 //! state applied), its migrations (recorded per area in `schema_migrations`) and its keys in the data
 //! directory; [`build`] opens every area on the shared database and merges the routers, then adds the
-//! JSON fallbacks once. Today the only area is the Wi-Fi hotspot ([`crate::hotspot`]); the payment
-//! issuer joins by adding its state to [`Areas`] and its router to [`build`].
+//! JSON fallbacks once. The areas: the offline credit payment issuer ([`crate::payment::server`]:
+//! issuer keys, accounts, issuance, merchants, settlement) and the Wi-Fi hotspot
+//! ([`crate::hotspot`]). A new area adds its state to [`Areas`], its settings to [`ServerConfig`]
+//! and its router to [`build`]; its migrations go in its own list under its own area name.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,6 +17,7 @@ use axum::Router;
 
 use crate::hotspot::clock::Clock;
 use crate::hotspot::server::{self as hotspot, HotspotConfig, HotspotState};
+use crate::payment::server::{self as payment, PaymentConfig, PaymentState};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "cardgate.db";
@@ -28,6 +31,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The hotspot area's settings.
     pub hotspot: HotspotConfig,
+    /// The payment area's settings.
+    pub payment: PaymentConfig,
 }
 
 /// Why the server could not start or stopped.
@@ -44,6 +49,9 @@ pub enum ServerError {
     /// The hotspot area.
     #[error("hotspot: {0}")]
     Hotspot(#[from] hotspot::OpenError),
+    /// The payment area.
+    #[error("payment: {0}")]
+    Payment(#[from] payment::OpenError),
     /// Binding or serving.
     #[error("listen on {addr}: {source}")]
     Io {
@@ -59,6 +67,8 @@ pub enum ServerError {
 pub struct Areas {
     /// Wi-Fi sharer proof and information push.
     pub hotspot: HotspotState,
+    /// Offline credit payment: issuance and settlement.
+    pub payment: PaymentState,
 }
 
 /// Opens every area in the data directory and composes the router.
@@ -70,10 +80,17 @@ pub fn build(cfg: &ServerConfig) -> Result<(Router, Areas), ServerError> {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(dir_err)?;
     }
     let db = dir.join(DB_FILE);
+    if !db.exists() {
+        // Accounts, API key hashes, sharer token hashes: readable by the server's user only. SQLite
+        // gives its -wal and -shm files the database file's mode.
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&db).map_err(dir_err)?;
+    }
     let hotspot = HotspotState::open(dir, &db, cfg.hotspot.clone(), Clock::system())?;
-    let router = Router::new().merge(hotspot::router(hotspot.clone()));
+    let payment = PaymentState::open(dir, &db, cfg.payment.clone())?;
+    let router = Router::new().merge(hotspot::router(hotspot.clone())).merge(payment::router(payment.clone()));
     let router = hotspot::with_json_fallbacks(router).layer(tower_http::trace::TraceLayer::new_for_http());
-    Ok((router, Areas { hotspot }))
+    Ok((router, Areas { hotspot, payment }))
 }
 
 /// Binds, reports the bound address through `on_bound`, and serves until `shutdown` resolves.

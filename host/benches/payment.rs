@@ -1,0 +1,272 @@
+//! Offline credit payment benchmarks (`cargo bench -p cardgate --bench payment`; `make bench`).
+//!
+//! Each figure is printed beside `openssl speed` for the same primitive, measured in the same run:
+//! - issuance: `POST /v1/tokens` on a real server (HTTP, ECIES, ECDSA sign, SQLite `synchronous=FULL`)
+//!   against OpenSSL's ECDSA P-256 signs per second;
+//! - accept: one payment from a PNG file: QR decode, both signature checks, the security content, the
+//!   durable append to the queue; against the time OpenSSL needs for its two ECDSA verifications;
+//! - settlement: payments verified per second by `POST /v1/settlements` (two ECDSA verifications and
+//!   one ECDH each, on all cores, then the database pass), against OpenSSL's single-core bound for
+//!   the same three operations.
+//!
+//! `BENCH_QUICK=1` runs smaller batches. Output lines starting with `result` are machine-readable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark that cannot run should stop loudly")]
+
+use std::time::{Duration, Instant};
+
+use applet::credit::{CreditPaymentCode, IssuerPublicKey, KeyAlgorithm, Money};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
+use cardgate::payment::api::{
+    CreateAccount, IssueRequest, PayeesJson, RegisterMerchant, SettlementRequest, UploadedPayment,
+};
+use cardgate::payment::client::IssuerClient;
+use cardgate::payment::cpm::PaymentPayload;
+use cardgate::payment::merchant::{Merchant, MerchantStore};
+use cardgate::payment::softcard::SoftCard;
+use cardgate::payment::{qr, verify};
+use cardgate::payment::server::{PaymentConfig, now};
+use cardgate::server::{ServerConfig, build};
+use zeroize::Zeroizing;
+
+struct OpensslSpeed {
+    sign: f64,
+    verify: f64,
+    ecdh: f64,
+}
+
+fn openssl_speed(seconds: u32) -> OpensslSpeed {
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", &seconds.to_string(), "ecdsap256", "ecdhp256"])
+        .output()
+        .expect("openssl speed (install openssl)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = |needle: &str, from_end: usize| -> f64 {
+        let line =
+            text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle} in:\n{text}"));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields[fields.len() - 1 - from_end].parse().unwrap()
+    };
+    OpensslSpeed {
+        sign: last("ecdsa (nistp256)", 1),
+        verify: last("ecdsa (nistp256)", 0),
+        ecdh: last("ecdh (nistp256)", 0),
+    }
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else to parse.
+    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let (n_issue, n_accept, cards, per_card) = if quick { (100, 40, 10, 20) } else { (1000, 300, 50, 100) };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("machine: {threads} cores; openssl: {}", {
+        let v = std::process::Command::new("openssl").arg("version").output().expect("openssl");
+        String::from_utf8_lossy(&v.stdout).trim().to_owned()
+    });
+
+    let ossl = openssl_speed(if quick { 1 } else { 3 });
+    println!(
+        "openssl speed ecdsap256: sign {:.0}/s, verify {:.0}/s; ecdhp256 {:.0}/s",
+        ossl.sign, ossl.verify, ossl.ecdh
+    );
+
+    // The same primitives through aws-lc-rs, for reference.
+    let key = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let rng = SystemRandom::new();
+    let msg = [7u8; 300];
+    let n = if quick { 2000 } else { 20_000 };
+    let t = Instant::now();
+    let mut sig = key.sign(&rng, &msg).unwrap();
+    for _ in 0..n {
+        sig = key.sign(&rng, &msg).unwrap();
+    }
+    let our_sign = rate(n, t.elapsed());
+    let public =
+        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, key.public_key().as_ref().to_vec());
+    let t = Instant::now();
+    for _ in 0..n {
+        public.verify(&msg, sig.as_ref()).unwrap();
+    }
+    let our_verify = rate(n, t.elapsed());
+    println!("aws-lc-rs ecdsa p256: sign {our_sign:.0}/s, verify {our_verify:.0}/s");
+    println!("result primitive-sign {our_sign:.0} {:.0} {:.2}", ossl.sign, our_sign / ossl.sign);
+    println!("result primitive-verify {our_verify:.0} {:.0} {:.2}", ossl.verify, our_verify / ossl.verify);
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        data_dir: dir.path().join("data"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        hotspot: Default::default(),
+        payment: PaymentConfig { key_algorithm: KeyAlgorithm::EcdsaP256Sha256, max_skew: 3600 },
+    };
+    let (router, _areas) = {
+        let _guard = rt.enter();
+        build(&config).unwrap()
+    };
+    let listener = rt.block_on(tokio::net::TcpListener::bind(config.listen)).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap()
+    });
+    let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
+    let admin =
+        IssuerClient::new(&url, Some(Zeroizing::new(token.trim().into())), Duration::from_secs(60)).unwrap();
+    rt.block_on(admin.create_account(&CreateAccount {
+        account: "bench".into(),
+        credit_limit: 999_999_999_999,
+        currency: 156,
+    }))
+    .unwrap();
+
+    // ---- Issuance: POST /v1/tokens, 4 clients in parallel.
+    let card_keys: Vec<SoftCard> = (0..cards).map(|_| SoftCard::generate()).collect();
+    let request = |card: &SoftCard| IssueRequest {
+        account: "bench".into(),
+        card_public_key: hex::encode(card.public_key()),
+        valid_for: 86_400,
+        allowed_uses: u16::MAX,
+        threshold: 100_000,
+        payees: PayeesJson::default(),
+    };
+    let probe = SoftCard::generate();
+    let t = Instant::now();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let admin = admin.clone();
+            let req = request(&probe);
+            tasks.push(tokio::spawn(async move {
+                for _ in (w..n_issue).step_by(4) {
+                    admin.issue(&req).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let issued = rate(n_issue, t.elapsed());
+    println!("issuance: {n_issue} tokens over HTTP in {:.2?}: {issued:.0} tokens/s", t.elapsed());
+    println!("result issuance {issued:.0} {:.0} {:.3}", ossl.sign, issued / ossl.sign);
+
+    // Codes for the accept and settlement runs.
+    let codes: Vec<CreditPaymentCode> = rt.block_on(async {
+        let mut out = Vec::new();
+        for c in &card_keys {
+            let r = admin.issue(&request(c)).await.unwrap();
+            out.push(CreditPaymentCode::decode(&hex::decode(r.code).unwrap()).unwrap());
+        }
+        out
+    });
+    let reg = rt
+        .block_on(admin.register_merchant(&RegisterMerchant {
+            merchant_id: "BENCH".into(),
+            name: "bench".into(),
+            category: None,
+        }))
+        .unwrap();
+    let keys: Vec<IssuerPublicKey> = reg
+        .issuer_keys
+        .iter()
+        .map(|k| IssuerPublicKey::decode(&hex::decode(&k.encoded).unwrap()).unwrap())
+        .collect();
+
+    // ---- Accept: PNG decode + checks + durable append, one payment at a time.
+    let mut card_keys = card_keys;
+    let at = now() as u32;
+    let mut pngs = Vec::new();
+    for i in 0..n_accept {
+        let c = i % cards;
+        let p = card_keys[c].present(&codes[c], at, Some(Money { minor: 1250, currency: 156 }));
+        let path = dir.path().join(format!("qr{i}.png"));
+        qr::write_png(&qr::encode(&p.to_text(), qrcode::EcLevel::M).unwrap(), &path).unwrap();
+        pngs.push(path);
+    }
+    let mut store = MerchantStore::open_or_create(&dir.path().join("queue.db")).unwrap();
+    store
+        .register(
+            &Merchant {
+                id: "BENCH".into(),
+                name: "bench".into(),
+                category: None,
+                server: url.clone(),
+                api_key: Zeroizing::new(reg.api_key.clone()),
+            },
+            &keys,
+        )
+        .unwrap();
+    let (mut t_decode, mut t_check, mut t_total) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    for path in &pngs {
+        let start = Instant::now();
+        let text = String::from_utf8(qr::decode_file(path).unwrap()).unwrap();
+        let decoded = start.elapsed();
+        let payload = PaymentPayload::from_text(&text).unwrap();
+        let c0 = Instant::now();
+        let terms = verify::Terms {
+            merchant_id: "BENCH",
+            category: None,
+            amount: Money { minor: 1250, currency: 156 },
+            at: u64::from(at),
+            max_skew: 3600,
+        };
+        verify::check_payment(&payload, &keys, &terms).unwrap();
+        t_check += c0.elapsed();
+        // The store runs the same checks again, then its replay/use queries and the durable insert.
+        store
+            .accept(None, &text, &payload, Money { minor: 1250, currency: 156 }, u64::from(at), 3600)
+            .unwrap();
+        t_decode += decoded;
+        t_total += start.elapsed();
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1000.0 / n_accept as f64;
+    let accept_ms = per(t_total) - per(t_check); // the extra check_payment above is not part of accept
+    let crypto_floor_ms = 2000.0 / ossl.verify;
+    println!(
+        "accept: {n_accept} payments from PNG: {accept_ms:.2} ms each (QR decode {:.2} ms, checks {:.2} ms, queue append {:.2} ms)",
+        per(t_decode),
+        per(t_check),
+        accept_ms - per(t_decode) - per(t_check)
+    );
+    println!("accept: openssl needs {crypto_floor_ms:.3} ms for the two ECDSA verifications");
+    println!("result accept-ms {accept_ms:.3} {crypto_floor_ms:.3} {:.1}", accept_ms / crypto_floor_ms);
+
+    // ---- Settlement: batches of 1000 to the server.
+    let mut payments = Vec::new();
+    for (c, card) in card_keys.iter_mut().enumerate() {
+        for _ in 0..per_card {
+            let p = card.present(&codes[c], at, None);
+            payments.push(UploadedPayment {
+                payment_id: format!("s{}", payments.len()),
+                payload: p.to_text(),
+                amount: 100,
+                currency: 156,
+                accepted_at: u64::from(at),
+            });
+        }
+    }
+    let client =
+        IssuerClient::new(&url, Some(Zeroizing::new(reg.api_key.clone())), Duration::from_secs(300)).unwrap();
+    let t = Instant::now();
+    let mut accepted = 0;
+    rt.block_on(async {
+        for batch in payments.chunks(1000) {
+            let v = client.settle(&SettlementRequest { payments: batch.to_vec() }).await.unwrap();
+            accepted += v.verdicts.iter().filter(|v| v.reason_code.is_none()).count();
+        }
+    });
+    let settled = rate(payments.len(), t.elapsed());
+    assert_eq!(accepted, payments.len(), "every benchmark payment is valid");
+    let bound = 1.0 / (2.0 / ossl.verify + 1.0 / ossl.ecdh);
+    println!(
+        "settlement: {} payments in {:.2?}: {settled:.0} payments/s ({threads} cores); openssl single-core bound for 2 verify + 1 ECDH: {bound:.0}/s",
+        payments.len(),
+        t.elapsed()
+    );
+    println!("result settlement {settled:.0} {bound:.0} {:.2}", settled / bound);
+}
