@@ -24,9 +24,9 @@ use cardgate::payment::api::{
 use cardgate::payment::client::IssuerClient;
 use cardgate::payment::cpm::PaymentPayload;
 use cardgate::payment::merchant::{Merchant, MerchantStore};
+use cardgate::payment::server::{PaymentConfig, now};
 use cardgate::payment::softcard::SoftCard;
 use cardgate::payment::{qr, verify};
-use cardgate::payment::server::{PaymentConfig, now};
 use cardgate::server::{ServerConfig, build};
 use zeroize::Zeroizing;
 
@@ -112,7 +112,9 @@ fn main() {
     let listener = rt.block_on(tokio::net::TcpListener::bind(config.listen)).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     rt.spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap()
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .await
+            .unwrap()
     });
     let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
     let admin =

@@ -16,10 +16,10 @@ use cardgate::payment::client::{ClientError, IssuerClient};
 use cardgate::payment::cpm::PaymentPayload;
 use cardgate::payment::merchant::{AcceptError, Merchant, MerchantStore, StoreError};
 use cardgate::payment::qr;
+use cardgate::payment::server::{PaymentConfig, now};
 use cardgate::payment::settle::{SettleError, SettleOptions, settle_pending};
 use cardgate::payment::softcard::SoftCard;
 use cardgate::payment::verify::Reason;
-use cardgate::payment::server::{PaymentConfig, now};
 use cardgate::server::{ServerConfig, build};
 use tempfile::TempDir;
 use zeroize::Zeroizing;
@@ -53,7 +53,9 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+            axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .await
+                .unwrap();
         });
         let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
         let admin =

@@ -72,7 +72,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             if let Some(path) = &ready_file {
                 // Written under a temporary name and renamed: a watcher never reads half a line.
                 let tmp = path.with_extension("tmp");
-                let written = std::fs::write(&tmp, format!("http://{addr}\n")).and_then(|()| std::fs::rename(&tmp, path));
+                let written = std::fs::write(&tmp, format!("http://{addr}\n"))
+                    .and_then(|()| std::fs::rename(&tmp, path));
                 if let Err(e) = written {
                     tracing::error!("--ready-file {}: {e}", path.display());
                 }

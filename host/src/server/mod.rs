@@ -88,7 +88,8 @@ pub fn build(cfg: &ServerConfig) -> Result<(Router, Areas), ServerError> {
     }
     let hotspot = HotspotState::open(dir, &db, cfg.hotspot.clone(), Clock::system())?;
     let payment = PaymentState::open(dir, &db, cfg.payment.clone())?;
-    let router = Router::new().merge(hotspot::router(hotspot.clone())).merge(payment::router(payment.clone()));
+    let router =
+        Router::new().merge(hotspot::router(hotspot.clone())).merge(payment::router(payment.clone()));
     let router = hotspot::with_json_fallbacks(router).layer(tower_http::trace::TraceLayer::new_for_http());
     Ok((router, Areas { hotspot, payment }))
 }
