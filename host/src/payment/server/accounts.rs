@@ -132,6 +132,9 @@ fn random<const N: usize>() -> [u8; N] {
 }
 
 /// `POST /v1/tokens`: issues a credit payment code for a card's public key.
+///
+/// The database is held only to read the account and to insert the token; the encryption and the
+/// signature run in between on a blocking thread, so concurrent issuances sign in parallel.
 pub async fn issue(
     _: Admin,
     State(state): State<PaymentState>,
@@ -139,80 +142,78 @@ pub async fn issue(
 ) -> Result<(StatusCode, Json<IssueResponse>), ApiError> {
     validate(&req)?;
     let card_public_key = parse_card_key(&req.card_public_key)?;
-    let keys = state.keys.clone();
-    let response = state
+    let name = req.account.clone();
+    let (account_id, currency) = state
         .db
         .call(move |c| {
-            let account: Option<(i64, u16, i64)> = c
-                .query_row(
-                    "SELECT id, currency, credit_limit FROM payment_accounts WHERE name = ?1",
-                    params![req.account],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            let (account_id, currency, _limit) =
-                account.ok_or_else(|| ApiError::not_found(format!("no account {:?}", req.account)))?;
-            let ring = keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let key = ring.active().ok_or_else(|| ApiError::internal("no active issuer key"))?;
-            let generated_at = now();
-            let generated_u32 =
-                u32::try_from(generated_at).map_err(|_| ApiError::internal("clock beyond 2106"))?;
-            // A fresh token id; the primary key makes a collision an error, so draw until one is free.
-            let token_id = loop {
-                let id: [u8; 8] = random();
-                let taken: bool =
-                    c.query_row("SELECT count(*) FROM payment_tokens WHERE token_id = ?1", params![&id[..]], |r| {
-                        r.get(0)
-                    })?;
-                if !taken {
-                    break id;
-                }
-            };
-            let encrypted_identity =
-                identity::seal(&key.identity_public, &key.public.key_id, &token_id, account_id as u64)
-                    .map_err(ApiError::internal)?;
-            let token = CreditToken {
-                token_id,
-                generated_at: generated_u32,
-                valid_for: req.valid_for,
-                allowed_uses: req.allowed_uses,
-                threshold: Money { minor: req.threshold, currency },
-                payees: Payees {
-                    merchant_ids: req.payees.merchant_ids.clone(),
-                    categories: req.payees.categories.clone(),
-                },
-                random: random(),
-                card_public_key,
-                issuer_key_id: key.public.key_id,
-                encrypted_identity,
-            };
-            let tlv = token.encode().map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let signature = key.sign(&token_signed_message(&tlv)).map_err(ApiError::internal)?;
-            let code = CreditPaymentCode::assemble(tlv, signature).map_err(ApiError::internal)?;
-            c.execute(
-                "INSERT INTO payment_tokens (token_id, account_id, key_id, card_public_key, generated_at, expires_at,
-                                     allowed_uses, threshold, code)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    &token_id[..],
-                    account_id,
-                    &key.public.key_id[..],
-                    &card_public_key[..],
-                    generated_at as i64,
-                    token.expires_at() as i64,
-                    token.allowed_uses,
-                    req.threshold as i64,
-                    code.encoded
-                ],
-            )?;
-            Ok(IssueResponse {
-                token_id: hex::encode(token_id),
-                code: hex::encode(&code.encoded),
-                issuer_key: hex::encode(key.public.encode()),
-                generated_at,
-                expires_at: token.expires_at(),
+            c.query_row("SELECT id, currency FROM payment_accounts WHERE name = ?1", params![name], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, u16>(1)?))
             })
+            .optional()?
+            .ok_or_else(|| ApiError::not_found(format!("no account {name:?}")))
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(response)))
+    let keys = state.keys.clone();
+    let (token, code, issuer_key) = tokio::task::spawn_blocking(move || {
+        let ring = keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = ring.active().ok_or_else(|| ApiError::internal("no active issuer key"))?;
+        let generated_at = u32::try_from(now()).map_err(|_| ApiError::internal("clock beyond 2106"))?;
+        // 64 random bits; the primary key turns the (2^-64) collision into an error, not a duplicate.
+        let token_id: [u8; 8] = random();
+        let encrypted_identity =
+            identity::seal(&key.identity_public, &key.public.key_id, &token_id, account_id as u64)
+                .map_err(ApiError::internal)?;
+        let token = CreditToken {
+            token_id,
+            generated_at,
+            valid_for: req.valid_for,
+            allowed_uses: req.allowed_uses,
+            threshold: Money { minor: req.threshold, currency },
+            payees: Payees { merchant_ids: req.payees.merchant_ids, categories: req.payees.categories },
+            random: random(),
+            card_public_key,
+            issuer_key_id: key.public.key_id,
+            encrypted_identity,
+        };
+        let tlv = token.encode().map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let signature = key.sign(&token_signed_message(&tlv)).map_err(ApiError::internal)?;
+        let code = CreditPaymentCode::assemble(tlv, signature).map_err(ApiError::internal)?;
+        Ok::<_, ApiError>((token, code, key.public.encode()))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let encoded = code.encoded.clone();
+    let (token_id, expires_at) = (token.token_id, token.expires_at());
+    state
+        .db
+        .call(move |c| {
+            c.execute(
+                "INSERT INTO payment_tokens (token_id, account_id, key_id, card_public_key, generated_at, expires_at,
+                                             allowed_uses, threshold, code)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    &token.token_id[..],
+                    account_id,
+                    &token.issuer_key_id[..],
+                    &token.card_public_key[..],
+                    i64::from(token.generated_at),
+                    token.expires_at() as i64,
+                    token.allowed_uses,
+                    token.threshold.minor as i64,
+                    encoded
+                ],
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IssueResponse {
+            token_id: hex::encode(token_id),
+            code: hex::encode(&code.encoded),
+            issuer_key: hex::encode(issuer_key),
+            generated_at: u64::from(code.token.generated_at),
+            expires_at,
+        }),
+    ))
 }

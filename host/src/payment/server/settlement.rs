@@ -285,13 +285,17 @@ pub async fn upload(
     }
     let skew = state.config.max_skew;
     let keys = state.keys.clone();
+    // Signatures and decryption first, on every core, without holding the database.
+    let (req, merchant, checked) = tokio::task::spawn_blocking(move || {
+        let ring = keys.read().unwrap_or_else(PoisonError::into_inner);
+        let checked = check_all(&req.payments, &merchant, &ring, skew);
+        (req, merchant, checked)
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let verdicts = state
         .db
         .call(move |conn| {
-            let checked = {
-                let ring = keys.read().unwrap_or_else(PoisonError::into_inner);
-                check_all(&req.payments, &merchant, &ring, skew)
-            };
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut verdicts = Vec::with_capacity(req.payments.len());
             for (p, c) in req.payments.iter().zip(&checked) {
