@@ -50,6 +50,10 @@ enum Command {
     Accept(cli::merchant::AcceptArgs),
     /// Upload queued payments to the issuer at the set time and store the verdicts.
     Settle(cli::merchant::SettleArgs),
+    /// Personalize a card's credit wallet with a payment code from the issuer.
+    Issue(cli::wallet::IssueArgs),
+    /// Ask the card for a payment code and show it as a QR code.
+    Present(cli::wallet::PresentArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,8 @@ fn main() -> ExitCode {
         Command::Merchant(cmd) => cli::merchant::run_merchant(cmd),
         Command::Accept(args) => cli::merchant::run_accept(args),
         Command::Settle(args) => cli::merchant::run_settle(args),
+        Command::Issue(args) => cli::wallet::run_issue(args),
+        Command::Present(args) => cli::wallet::run_present(args),
     };
     match result {
         Ok(code) => code,

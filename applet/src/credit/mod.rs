@@ -5,7 +5,8 @@
 //! - [`code`]: the credit payment code, the token plus the issuer's signature;
 //! - [`presentation`]: what the card signs for each payment;
 //! - [`keys`]: issuer and card public keys, signature verification;
-//! - [`emv`]: EMV numeric formats (amounts, currency codes, dates and times).
+//! - [`emv`]: EMV numeric formats (amounts, currency codes, dates and times);
+//! - [`apdu`]: the credit wallet's command set.
 //!
 //! The host adds the QR envelope (EMVCo consumer-presented mode), issuance and settlement; the card adds
 //! the wallet applet. Both read and write these bytes through this module only.
@@ -13,6 +14,7 @@
 mod error;
 mod fields;
 
+pub mod apdu;
 pub mod code;
 pub mod emv;
 pub mod keys;

@@ -9,6 +9,7 @@ pub mod merchant;
 pub mod policy;
 pub mod readers;
 pub mod server;
+pub mod wallet;
 
 /// Logs go to stderr so that stdout stays machine-readable (QR codes, JSON).
 pub fn init_logging(verbose: u8) {

@@ -10,7 +10,8 @@
 //! - [`softcard`]: a card key in software, for tests and benchmarks;
 //! - [`server`]: the payment area of the issuer server (`cardgate server`);
 //! - [`api`]: its JSON types;
-//! - [`money`]: amounts as typed and as stored.
+//! - [`money`]: amounts as typed and as stored;
+//! - [`wallet`]: the credit wallet applet's commands, from the host.
 
 pub mod api;
 pub mod client;
@@ -23,3 +24,4 @@ pub mod server;
 pub mod settle;
 pub mod softcard;
 pub mod verify;
+pub mod wallet;
