@@ -186,13 +186,13 @@ pub fn run_present(args: PresentArgs) -> anyhow::Result<ExitCode> {
     }
     let code = wallet.code()?;
     let token_currency = code.token.threshold.currency;
-    let mut data = ServiceData::default();
-    data.time = Some(match &args.time {
+    let time = match &args.time {
         Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
             .with_context(|| format!("--time {t:?} is not an RFC 3339 time"))?
             .unix_timestamp(),
         None => cardgate::payment::server::now() as i64,
-    });
+    };
+    let mut data = ServiceData { time: Some(time), location: args.location, ..ServiceData::default() };
     let mut amount = None;
     if let Some(text) = &args.amount {
         let currency = Currency::from_numeric(token_currency)
@@ -208,7 +208,6 @@ pub fn run_present(args: PresentArgs) -> anyhow::Result<ExitCode> {
         data.mcc =
             Some(Mcc::new(mcc).with_context(|| format!("--mcc {mcc}: a category code has four digits"))?);
     }
-    data.location = args.location;
     let generated = wallet.generate(&code, &data)?;
     let payload = generated.payload;
     let text = payload.to_text();
