@@ -5,6 +5,7 @@
 //! (the state file names classes, so a card can only be loaded by a build whose catalog has all of
 //! its classes), and install it in [`new_card`] if new cards should have it.
 
+pub mod credit;
 pub mod diag;
 
 use zeroize::Zeroizing;
@@ -15,7 +16,7 @@ use crate::runtime::{Card, CardConfig, DEFAULT_QUOTA, InstallError};
 
 /// Every applet class built into cardgate.
 pub fn catalog() -> Catalog {
-    Catalog::new().with(diag::CLASS)
+    Catalog::new().with(diag::CLASS).with(credit::CLASS)
 }
 
 /// What `cardgate card init` lets a user choose.
@@ -25,7 +26,7 @@ pub struct CardOptions {
     pub name: String,
     /// Persistent-memory quota in bytes.
     pub quota: usize,
-    /// The diagnostic applet's PIN.
+    /// The PIN of the diagnostic applet and of the credit wallet.
     pub pin: Zeroizing<Vec<u8>>,
     /// Its PUK (resetting code).
     pub puk: Zeroizing<Vec<u8>>,
@@ -75,6 +76,8 @@ pub fn new_card(options: &CardOptions) -> Result<Card, InstallError> {
         options.puk_tries,
     ));
     card.install(diag::CLASS.name, diag::aid(), &params)?;
+    // The credit wallet takes the same install parameters: the cardholder's PIN and PUK.
+    card.install(credit::CLASS.name, credit::aid(), &params)?;
     card.set_default_applet(options.default_applet)?;
     Ok(card)
 }
