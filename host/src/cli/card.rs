@@ -29,10 +29,10 @@ pub enum CardCommand {
 pub struct InitArgs {
     /// Where to write the card state (refused if the file exists).
     pub path: PathBuf,
-    /// PIN of the diagnostic applet (1 to 8 characters).
+    /// PIN of the diagnostic applet and the credit wallet (1 to 8 characters).
     #[arg(long, default_value = "1234")]
     pub pin: String,
-    /// PUK (resetting code) of the diagnostic applet (1 to 8 characters).
+    /// PUK (resetting code) of the diagnostic applet and the credit wallet (1 to 8 characters).
     #[arg(long, default_value = "12345678")]
     pub puk: String,
     /// PIN tries before it blocks (1 to 15).
