@@ -1,43 +1,85 @@
 #!/usr/bin/env bash
-# `make demo`: an emulated card, created in a temporary directory, and a short APDU session on it
-# through the in-process reader (`-r emu:PATH`). Each step says what it shows.
+# `make demo`: offline credit payment end to end, on this machine only.
+#
+# An emulated card in vsmartcard's virtual reader (pcscd + vpcd, "Virtual PCD 00 00"), the issuer
+# server on SQLite in a temporary directory, and two merchants. The issuer personalizes the card; the
+# card presents a payment code as a QR code (terminal and PNG); merchant A accepts it from the PNG,
+# offline; the same code is replayed at merchant B, which cannot know; both settle at a time a few
+# seconds ahead; the verdicts show the replay caught. Everything started here is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cardgate=${CARDGATE:-target/release/cardgate}
+cardgate=${CARDGATE:-$PWD/target/release/cardgate}
 [ -x "$cardgate" ] || cargo build -q --release -p cardgate
+reader="Virtual PCD 00 00"
+
 dir=$(mktemp -d "${TMPDIR:-/tmp}/cardgate-demo.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-card="$dir/card"
-r="emu:$card"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
 
 step() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
+wait_for() { # FILE WHAT: waits up to 20 s for FILE to exist
+  for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.1; done
+  echo "demo: $2 did not start; see $dir" >&2
+  return 1
+}
 
-step "Create a card: the diagnostic applet, PIN 2468, 3 tries"
-"$cardgate" card init "$card" --pin 2468
+# Only one card can sit in a vpcd slot: hold the machine-wide lock that tests and benches use.
+exec 9>/tmp/cardgate-vpcd.lock
+flock 9
 
-step "SELECT the diagnostic applet by AID: the FCI (6F) carries its AID (84) and label (50)"
-"$cardgate" apdu -r "$r" "00A40400 0A F0434152444741544501 00"
+step "An emulated card (the diagnostic applet and the credit wallet, PIN 1234), served to pcscd through vpcd"
+"$cardgate" card init "$dir/card"
+"$cardgate" card serve "$dir/card" --ready-file "$dir/card.ready" 2>"$dir/card.log" &
+pids+=($!)
+wait_for "$dir/card.ready" "the card"
+"$cardgate" readers
 
-step "ECHO, then a command without Le: the card answers 61xx and the host fetches the data with GET RESPONSE"
-"$cardgate" apdu -r "$r" "80100000 03 C0FFEE 00" "80100000 03 C0FFEE"
+step "The issuer server: JSON over HTTP, SQLite in $dir/issuer; the issuer key is generated now"
+"$cardgate" server --data "$dir/issuer" --listen 127.0.0.1:0 --ready-file "$dir/server.ready" \
+  >"$dir/server.out" 2>"$dir/server.log" &
+pids+=($!)
+wait_for "$dir/server.ready" "the issuer server"
+url=$(cat "$dir/server.ready")
+admin=(--server "$url" --admin-token-file "$dir/issuer/admin.token")
+"$cardgate" issuer keys --server "$url"
 
-step "ANSWER 20 bytes with Le=08: 6C14 says 'wrong Le, 20 available'; the host resends with Le=14"
-"$cardgate" apdu -r "$r" "8012001408"
+step "An account with a credit line of 500.00 CNY, and two grocery merchants (category 5411)"
+"$cardgate" issuer create-account "${admin[@]}" --account alice --credit-limit 500.00 --currency CNY
+"$cardgate" merchant register "${admin[@]}" --id SHOP-A --name "Shop A" --mcc 5411 --queue "$dir/shop-a.db"
+"$cardgate" merchant register "${admin[@]}" --id SHOP-B --name "Shop B" --mcc 5411 --queue "$dir/shop-b.db"
 
-step "Command chaining: three parts (CLA 90 = 80 + chaining bit); the applet sees one 9-byte command and answers its length and SHA-256"
-"$cardgate" apdu -r "$r" "90140000 03 010203" "90140000 03 040506" "80140000 03 070809 00"
+step "Issue: the card generates its own key; the issuer signs a code for it (1 day, 5 uses, up to 200.00, groceries); the card checks and stores it"
+"$cardgate" issue -r "$reader" "${admin[@]}" --account alice --valid-for 1day --uses 5 --threshold 200.00 --payee-mcc 5411
 
-step "A persistent counter in transactions: commit, abort (rolled back), left open (the runtime aborts it)"
-"$cardgate" apdu -r "$r" "8022000004" "8022010004" "8022020004" "8020000004"
+step "Present: the card signs counter, time, the terminal's random number, the amount and the code's hash; the QR code, in the terminal and as a PNG"
+"$cardgate" present -r "$reader" --amount 12.50 --png "$dir/code.png"
 
-step "PIN: a wrong try (63C2), an empty VERIFY that asks without spending (63C2), the right PIN, then a PIN-protected command"
-"$cardgate" apdu -r "$r" "0020008104 31313131" "00200081" "0020008104 32343638" "80240000" "8020000004"
+step "Merchant A, offline: decode the PNG, check both signatures and the security content, queue the payment"
+"$cardgate" accept --qr "$dir/code.png" --amount 12.50 --queue "$dir/shop-a.db"
 
-step "Logical channels: MANAGE CHANNEL opens channel 1 with the default applet; CLA 81 talks to it"
-"$cardgate" apdu -r "$r" "0070000001" "81100000 02 0101 00"
+step "The same QR code again at merchant A: refused offline (exit code 3)"
+"$cardgate" accept --qr "$dir/code.png" --amount 12.50 --queue "$dir/shop-a.db" || echo "(exit code $?)"
 
-step "A new session (another process, as after a power cycle): the counter persisted, the PIN validation did not"
-"$cardgate" apdu -r "$r" "8022000004" "00200081"
+step "The same QR code replayed at merchant B: B has never seen it, so it accepts it offline"
+"$cardgate" accept --qr "$dir/code.png" --amount 12.50 --queue "$dir/shop-b.db"
 
-step "What the card holds (secrets are listed, never shown)"
-"$cardgate" card show "$card"
+at_a=$(date -d '+4 seconds' +%H:%M:%S)
+at_b=$(date -d '+6 seconds' +%H:%M:%S)
+step "Settlement at the predetermined times: merchant B at $at_b (in the background), merchant A at $at_a"
+"$cardgate" settle --queue "$dir/shop-b.db" --at "$at_b" >"$dir/settle-b.out" 2>&1 &
+settle_b=$!
+"$cardgate" settle --queue "$dir/shop-a.db" --at "$at_a"
+wait "$settle_b"
+cat "$dir/settle-b.out"
+
+step "The verdicts each merchant holds: A accepted, B's replay rejected as a double spend and flagged"
+"$cardgate" merchant show --queue "$dir/shop-a.db"
+"$cardgate" merchant show --queue "$dir/shop-b.db"
+
+step "The account was debited once"
+"$cardgate" issuer account "${admin[@]}" alice

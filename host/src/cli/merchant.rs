@@ -306,8 +306,13 @@ pub fn run_settle(args: SettleArgs) -> anyhow::Result<ExitCode> {
         loop {
             if let Some(t) = target {
                 let wait = (t - time::OffsetDateTime::now_utc()).max(time::Duration::ZERO);
+                let shown = t
+                    .format(time::macros::format_description!(
+                        "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory]:[offset_minute]"
+                    ))
+                    .unwrap_or_else(|_| t.to_string());
                 eprintln!(
-                    "settle: waiting until {t} ({} from now)",
+                    "settle: waiting until {shown} ({} from now)",
                     humantime::format_duration(Duration::from_secs(wait.whole_seconds() as u64))
                 );
                 tokio::time::sleep(wait.try_into().unwrap_or_default()).await;
