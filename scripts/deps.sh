@@ -2,7 +2,8 @@
 # Installs the Debian packages cardgate needs, if any is missing. Idempotent; silent when all are there.
 set -euo pipefail
 
-packages=(pcscd libpcsclite-dev pkg-config vsmartcard-vpcd vsmartcard-vpicc opensc pcsc-tools python3-pyscard)
+packages=(pcscd libpcsclite-dev pkg-config vsmartcard-vpcd vsmartcard-vpicc opensc pcsc-tools python3-pyscard
+  openssl zbar-tools) # the last two: peers in the payment benchmark (openssl speed, zbarimg)
 
 missing=()
 for p in "${packages[@]}"; do

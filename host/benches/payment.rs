@@ -30,6 +30,65 @@ use cardgate::payment::{qr, verify};
 use cardgate::server::{ServerConfig, build};
 use zeroize::Zeroizing;
 
+/// GENERATE PAYMENT CODE per second on a personalized in-process card.
+fn card_presentations(n: usize) -> f64 {
+    use applet::credit::apdu::command;
+    use applet::credit::{emv, tags};
+    let mut card = applet::apps::new_card(&applet::apps::CardOptions::default()).unwrap();
+    card.power_on();
+    let ok = |r: Vec<u8>| {
+        assert_eq!(&r[r.len() - 2..], &[0x90, 0x00]);
+        r[..r.len() - 2].to_vec()
+    };
+    ok(card.process(&command(0, 0xA4, 4, 0, &applet::credit::AID, Some(0))));
+    let key = ok(card.process(&command(0, 0x46, 0, 0, &[], Some(0))));
+    let key: [u8; 33] = applet::tlv::parse_single(&key).unwrap().value.try_into().unwrap();
+    let issuer = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let issuer_pub =
+        IssuerPublicKey::new(KeyAlgorithm::EcdsaP256Sha256, issuer.public_key().as_ref().to_vec()).unwrap();
+    let token = applet::credit::CreditToken {
+        token_id: [1; 8],
+        generated_at: 1_795_860_000,
+        valid_for: 86_400,
+        allowed_uses: 5,
+        threshold: Money { minor: 20_000, currency: 156 },
+        payees: applet::credit::Payees::default(),
+        random: [2; 8],
+        card_public_key: key,
+        issuer_key_id: issuer_pub.key_id,
+        encrypted_identity: [3; 57],
+    };
+    let tlv = token.encode().unwrap();
+    let sig = issuer.sign(&SystemRandom::new(), &applet::credit::code::token_signed_message(&tlv)).unwrap();
+    let code = CreditPaymentCode::assemble(tlv, sig.as_ref().to_vec()).unwrap();
+    ok(card.process(&command(0, 0xDA, 0, 0xE6, &issuer_pub.encode(), None)));
+    ok(card.process(&command(0, 0xDA, 0, 0xE2, &code.encoded, None)));
+    let (date, time) = emv::emv_date_time(1_795_860_100).unwrap();
+    let mut w = applet::tlv::Writer::new();
+    w.primitive(tags::DATE, &date)
+        .primitive(tags::TIME, &time)
+        .primitive(tags::UNPREDICTABLE_NUMBER, &[1, 2, 3, 4]);
+    let apdu = command(0x80, 0x50, 0, 0, w.as_bytes(), Some(0));
+    let t = Instant::now();
+    for _ in 0..n {
+        ok(card.process(&apdu));
+    }
+    rate(n, t.elapsed())
+}
+
+/// Single-row durable commits per second (WAL, synchronous=FULL) in `dir`.
+fn sqlite_commits(dir: &std::path::Path, n: usize) -> f64 {
+    let conn = rusqlite::Connection::open(dir.join("commits.db")).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "FULL").unwrap();
+    conn.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
+    let t = Instant::now();
+    for i in 0..n {
+        conn.execute("INSERT INTO t VALUES (?1)", [i.to_be_bytes().to_vec()]).unwrap();
+    }
+    rate(n, t.elapsed())
+}
+
 struct OpensslSpeed {
     sign: f64,
     verify: f64,
@@ -105,7 +164,7 @@ fn main() {
         hotspot: Default::default(),
         payment: PaymentConfig { key_algorithm: KeyAlgorithm::EcdsaP256Sha256, max_skew: 3600 },
     };
-    let (router, _areas) = {
+    let (router, areas) = {
         let _guard = rt.enter();
         build(&config).unwrap()
     };
@@ -155,7 +214,43 @@ fn main() {
     });
     let issued = rate(n_issue, t.elapsed());
     println!("issuance: {n_issue} tokens over HTTP in {:.2?}: {issued:.0} tokens/s", t.elapsed());
-    println!("result issuance {issued:.0} {:.0} {:.3}", ossl.sign, issued / ossl.sign);
+    println!("result issuance-http {issued:.0} {:.0} {:.3}", ossl.sign, issued / ossl.sign);
+    // The cryptographic core of one issuance (identity encryption: an ECDH and a key generation;
+    // token signature), without HTTP and SQLite, on one core.
+    let identity_key = aws_lc_rs::agreement::PrivateKey::generate(&aws_lc_rs::agreement::ECDH_P256).unwrap();
+    let identity_public: aws_lc_rs::encoding::EcPublicKeyUncompressedBin =
+        aws_lc_rs::encoding::AsBigEndian::as_be_bytes(&identity_key.compute_public_key().unwrap()).unwrap();
+    let issuer_pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let n_core = if quick { 500 } else { 5000 };
+    let t = Instant::now();
+    for i in 0..n_core {
+        let token_id = (i as u64).to_be_bytes();
+        let sealed =
+            cardgate::payment::identity::seal(identity_public.as_ref(), &[1, 2, 3, 4], &token_id, 7).unwrap();
+        let token = applet::credit::CreditToken {
+            token_id,
+            generated_at: 1_795_860_000,
+            valid_for: 3600,
+            allowed_uses: 5,
+            threshold: Money { minor: 20_000, currency: 156 },
+            payees: applet::credit::Payees::default(),
+            random: [2; 8],
+            card_public_key: probe.public_key(),
+            issuer_key_id: [1, 2, 3, 4],
+            encrypted_identity: sealed,
+        };
+        let tlv = token.encode().unwrap();
+        let sig = issuer_pair.sign(&rng, &applet::credit::code::token_signed_message(&tlv)).unwrap();
+        CreditPaymentCode::assemble(tlv, sig.as_ref().to_vec()).unwrap();
+    }
+    let core = rate(n_core, t.elapsed());
+    // One issuance is an ECDSA signature, an ephemeral P-256 key generation (costed as a signature)
+    // and an ECDH.
+    let core_bound = 1.0 / (2.0 / ossl.sign + 1.0 / ossl.ecdh);
+    println!(
+        "issuance core (ECIES + ECDSA sign + encoding, 1 core): {core:.0} tokens/s; openssl bound for 2 sign + 1 ECDH: {core_bound:.0}/s"
+    );
+    println!("result issuance-core {core:.0} {core_bound:.0} {:.2}", core / core_bound);
 
     // Codes for the accept and settlement runs.
     let codes: Vec<CreditPaymentCode> = rt.block_on(async {
@@ -237,6 +332,42 @@ fn main() {
     );
     println!("accept: openssl needs {crypto_floor_ms:.3} ms for the two ECDSA verifications");
     println!("result accept-ms {accept_ms:.3} {crypto_floor_ms:.3} {:.1}", accept_ms / crypto_floor_ms);
+    // The decoding step beside ZBar (zbarimg, C), on the same PNG files, one process for all.
+    let ours_decode_ms = per(t_decode);
+    match std::process::Command::new("zbarimg").args(["-q", "--raw", "--nodbus"]).args(&pngs).output() {
+        Ok(out) if out.status.success() => {
+            let t = Instant::now();
+            let again = std::process::Command::new("zbarimg")
+                .args(["-q", "--raw", "--nodbus"])
+                .args(&pngs)
+                .output()
+                .unwrap();
+            let zbar_ms = t.elapsed().as_secs_f64() * 1000.0 / n_accept as f64;
+            let decoded = String::from_utf8_lossy(&again.stdout)
+                .lines()
+                .filter(|l| l.starts_with("hQVDUFYwMW"))
+                .count();
+            assert_eq!(decoded, n_accept, "zbarimg decodes every code");
+            println!("qr decode: rqrr {ours_decode_ms:.2} ms, zbarimg {zbar_ms:.2} ms per PNG");
+            println!("result qr-decode-ms {ours_decode_ms:.3} {zbar_ms:.3} {:.2}", ours_decode_ms / zbar_ms);
+        }
+        _ => {
+            println!("qr decode: zbarimg not installed (scripts/deps.sh installs zbar-tools); no peer figure")
+        }
+    }
+
+    // ---- The card: GENERATE PAYMENT CODE in-process (gate-free card, P-256 signature on the card).
+    let n_card = if quick { 300 } else { 3000 };
+    let card_rate = card_presentations(n_card);
+    println!(
+        "card: {n_card} GENERATE PAYMENT CODE in-process: {card_rate:.0}/s; openssl ecdsa sign {:.0}/s",
+        ossl.sign
+    );
+    println!("result card-present {card_rate:.0} {:.0} {:.3}", ossl.sign, card_rate / ossl.sign);
+
+    // ---- SQLite durable commits on this disk, for reading the figures above (WAL, synchronous=FULL).
+    let commits = sqlite_commits(dir.path(), if quick { 200 } else { 2000 });
+    println!("sqlite: {commits:.0} single-row commits/s (WAL, synchronous=FULL) on this disk");
 
     // ---- Settlement: batches of 1000 to the server.
     let mut payments = Vec::new();
@@ -252,6 +383,25 @@ fn main() {
             });
         }
     }
+    // Verification alone (signatures, security content, identity), on every core, as settlement does it
+    // before the database pass.
+    let merchant =
+        cardgate::payment::server::auth::MerchantAuth { merchant_id: "BENCH".into(), category: None };
+    let t = Instant::now();
+    let checked = {
+        let ring = areas.payment.keys.read().unwrap();
+        cardgate::payment::server::settlement::check_all(&payments, &merchant, &ring, 3600)
+    };
+    let verified = rate(payments.len(), t.elapsed());
+    assert!(checked.iter().all(|c| c.rejection().is_none()));
+    let bound = 1.0 / (2.0 / ossl.verify + 1.0 / ossl.ecdh);
+    println!(
+        "settlement verification: {} payments in {:.2?}: {verified:.0}/s ({threads} cores); openssl single-core bound for 2 verify + 1 ECDH: {bound:.0}/s",
+        payments.len(),
+        t.elapsed()
+    );
+    println!("result settlement-verify {verified:.0} {bound:.0} {:.2}", verified / bound);
+
     let client =
         IssuerClient::new(&url, Some(Zeroizing::new(reg.api_key.clone())), Duration::from_secs(300)).unwrap();
     let t = Instant::now();
@@ -264,11 +414,10 @@ fn main() {
     });
     let settled = rate(payments.len(), t.elapsed());
     assert_eq!(accepted, payments.len(), "every benchmark payment is valid");
-    let bound = 1.0 / (2.0 / ossl.verify + 1.0 / ossl.ecdh);
     println!(
-        "settlement: {} payments in {:.2?}: {settled:.0} payments/s ({threads} cores); openssl single-core bound for 2 verify + 1 ECDH: {bound:.0}/s",
+        "settlement upload (HTTP + verification + database): {} payments in {:.2?}: {settled:.0} payments/s",
         payments.len(),
         t.elapsed()
     );
-    println!("result settlement {settled:.0} {bound:.0} {:.2}", settled / bound);
+    println!("result settlement-upload {settled:.0} {bound:.0} {:.2}", settled / bound);
 }

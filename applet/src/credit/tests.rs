@@ -154,14 +154,23 @@ fn strict_decoding_names_what_is_wrong() {
             assert_eq!(err, CreditError::Duplicate { what: "credit token", tag: extra });
         }
     }
-    // A card key that is not a point.
+    // A card key that is not in compressed form.
     let mut bad = t.clone();
-    bad.card_public_key = [0x02; 33];
-    bad.card_public_key[1..].fill(0xFF);
+    bad.card_public_key = [0x04; 33];
     assert!(matches!(
         CreditToken::decode(&bad.encode().unwrap()),
         Err(CreditError::BadValue { tag: tags::CARD_PUBLIC_KEY, .. })
     ));
+    // A compressed form that is not a point: decodes, and no signature can verify with it.
+    let mut bad = t.clone();
+    bad.card_public_key = [0x02; 33];
+    bad.card_public_key[1..].fill(0xFF);
+    let decoded = CreditToken::decode(&bad.encode().unwrap()).unwrap();
+    assert!(!keys::is_valid_card_key(&decoded.card_public_key));
+    assert_eq!(
+        verify_presentation(&decoded.card_public_key, b"E3", &[0; 32], &[0; 64]),
+        Err(CreditError::BadSignature("the card's signature does not verify"))
+    );
     // A presentation with an amount but no currency.
     let mut w = Writer::new();
     w.constructed(tags::PRESENTATION, |w| {

@@ -38,7 +38,8 @@ use crate::payment::verify::{self, Reason, Rejection, Terms};
 pub const MAX_PAYLOAD_CHARS: usize = 4096;
 
 /// What the stateless checks found about one payment.
-struct Checked {
+#[derive(Debug)]
+pub struct Checked {
     token_id: Option<[u8; 8]>,
     counter: Option<u16>,
     allowed_uses: u16,
@@ -112,8 +113,21 @@ fn check_one(
     out
 }
 
-/// Runs the stateless checks over the batch on every core.
-fn check_all(batch: &[UploadedPayment], merchant: &MerchantAuth, ring: &KeyRing, skew: u64) -> Vec<Checked> {
+impl Checked {
+    /// Why the payment failed the stateless checks, if it did.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        self.rejection.as_ref()
+    }
+}
+
+/// Runs the stateless checks (both signatures, the security content, the identity decryption) over
+/// a batch on every core: what settlement does before it consults the database.
+pub fn check_all(
+    batch: &[UploadedPayment],
+    merchant: &MerchantAuth,
+    ring: &KeyRing,
+    skew: u64,
+) -> Vec<Checked> {
     let keys = ring.public_keys();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(batch.len().max(1));
     let chunk = batch.len().div_ceil(threads).max(1);
