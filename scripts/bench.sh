@@ -41,3 +41,11 @@ echo "== bridge: APDU round trip through pcscd + vpcd =="
 cargo build --release --quiet -p cardgate -p cardgate-tests
 n=${VPCD_BENCH_N:-$([ -n "${BENCH_QUICK:-}" ] && echo 1000 || echo 5000)}
 target/release/vpcd-bench "$n" | tee "$out/bridge.txt"
+
+# --- Offline credit payment (BENCHMARKS.md, "Offline credit payment") ------------------------------
+# Issuance, accept (PNG decode + checks + durable append), the card's GENERATE PAYMENT CODE and
+# settlement verification, each beside `openssl speed ecdsap256 ecdhp256` run by the benchmark itself
+# (and QR decoding beside zbarimg) in the same run. BENCH_QUICK=1: smaller batches.
+echo
+echo "== offline credit payment =="
+cargo bench -q -p cardgate --bench payment 2>/dev/null | tee "$out/payment.txt"
