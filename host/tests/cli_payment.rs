@@ -300,3 +300,55 @@ fn bad_inputs_give_clear_errors_and_exit_codes() {
     assert_eq!(code, 1);
     assert!(err.contains("no such merchant queue"), "{err}");
 }
+
+#[test]
+fn settle_every_keeps_settling_what_arrives_between_rounds() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path());
+    let queue = dir.path().join("q.db");
+    let token_file = server.token_file();
+    let admin = ["--server", &server.url, "--admin-token-file", token_file.to_str().unwrap()];
+    run(bin().args(["issuer", "create-account"]).args(admin).args([
+        "--account",
+        "cy",
+        "--credit-limit",
+        "50",
+    ]));
+    let (code, _, err) = run(bin()
+        .args(["merchant", "register"])
+        .args(admin)
+        .args(["--id", "SHOP-A", "--mcc", "5411", "--queue"])
+        .arg(&queue));
+    assert_eq!(code, 0, "{err}");
+    let mut child = bin()
+        .args(["settle", "--every", "1s", "--queue"])
+        .arg(&queue)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("nothing to settle"), "{first}");
+    // A payment accepted while `settle --every` runs is settled at the next round.
+    let mut card = SoftCard::generate();
+    let c = issue(&server, &card, "cy");
+    let p = card.present(&c, cardgate::payment::server::now() as u32, None);
+    let (code, out, _) =
+        run(bin().args(["accept", "--payload", &p.to_text(), "--amount", "1", "--queue"]).arg(&queue));
+    assert_eq!(code, 0, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut settled = false;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("1 accepted, 0 rejected") {
+            settled = true;
+            break;
+        }
+        assert!(Instant::now() < deadline, "no settlement round settled the payment");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(settled);
+}
