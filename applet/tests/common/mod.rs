@@ -85,7 +85,7 @@ impl Applet for Probe {
     }
 
     fn deselect(&mut self, ctx: &mut Context<'_>) {
-        let n = ctx.read(OBJ_DESELECTS).map_or(0, |v| v[0]);
+        let n = ctx.read(OBJ_DESELECTS).map_or(0, |v| v.first().copied().unwrap_or(0));
         let _ = ctx.write_non_atomic(OBJ_DESELECTS, &[n.wrapping_add(1)], false);
     }
 
