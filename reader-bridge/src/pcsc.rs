@@ -294,6 +294,14 @@ impl Transport for PcscTransport {
         card.reconnect(share, protocols, disposition).map_err(|e| map_error(e, &self.reader))?;
         self.atr()
     }
+
+    fn protocol(&self) -> Option<crate::transport::Protocol> {
+        match PcscTransport::protocol(self).ok()? {
+            "T=0" => Some(crate::transport::Protocol::T0),
+            "T=1" => Some(crate::transport::Protocol::T1),
+            _ => None,
+        }
+    }
 }
 
 impl Drop for PcscTransport {

@@ -67,6 +67,48 @@ pub enum ResetKind {
     Warm,
 }
 
+/// The transmission protocol a card and its reader agreed on (ISO 7816-3 §8.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Character protocol T=0 (ISO 7816-3 §10).
+    T0,
+    /// Block protocol T=1 (ISO 7816-3 §11).
+    T1,
+}
+
+impl Protocol {
+    /// The protocol an ATR offers first (ISO 7816-3 §8.2.3: the first TDi's `T`, or T=0 when there
+    /// is no TD1), as [`crate::atr::parse`] decodes it. `None` for another protocol or an ATR that
+    /// does not decode.
+    pub fn from_atr(atr: &[u8]) -> Option<Protocol> {
+        match crate::atr::parse(atr).ok()?.protocols.first()? {
+            0 => Some(Protocol::T0),
+            1 => Some(Protocol::T1),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::T0 => "T=0",
+            Protocol::T1 => "T=1",
+        })
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "T=0" | "T0" | "t=0" | "t0" => Ok(Protocol::T0),
+            "T=1" | "T1" | "t=1" | "t1" => Ok(Protocol::T1),
+            other => Err(format!("unknown protocol {other:?} (expected T=0 or T=1)")),
+        }
+    }
+}
+
 /// A card in a reader, as the host sees it: raw APDUs in, raw R-APDUs out.
 ///
 /// Implementations do not interpret status words; [`Exchanger`] does that on top.
@@ -79,6 +121,11 @@ pub trait Transport {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
     /// Resets the card and returns the new ATR.
     fn reset(&mut self, kind: ResetKind) -> Result<Vec<u8>, TransportError>;
+    /// The protocol in use, when the transport knows it (a PC/SC connection does; an in-process card
+    /// may not). Callers that need one fall back to [`Protocol::from_atr`].
+    fn protocol(&self) -> Option<Protocol> {
+        None
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -93,6 +140,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn reset(&mut self, kind: ResetKind) -> Result<Vec<u8>, TransportError> {
         (**self).reset(kind)
+    }
+    fn protocol(&self) -> Option<Protocol> {
+        (**self).protocol()
     }
 }
 
@@ -529,6 +579,17 @@ mod tests {
         assert_eq!(ex.transport().sent[1], h("00B0000000 0400"), "Ne 1024 stays extended");
         assert_eq!(Apdu::parse(&h("00B0000000 0400")).unwrap().ne, Some(1024));
         assert!(Apdu::parse(&h("00B000")).is_err());
+    }
+
+    #[test]
+    fn protocol_comes_from_the_first_td_byte_of_the_atr() {
+        assert_eq!(Protocol::from_atr(&h("3B 02 14 50")), Some(Protocol::T0), "no TD1: T=0 only");
+        // The emulated card's ATR: TD1 = 81 (T=1).
+        let emu = h("3B8E8131FE458073C001DF58636172646761746533");
+        assert_eq!(Protocol::from_atr(&emu), Some(Protocol::T1));
+        assert_eq!(Protocol::from_atr(&h("3B 80")), None, "TD1 announced but missing");
+        assert_eq!("T=1".parse::<Protocol>(), Ok(Protocol::T1));
+        assert!("T=2".parse::<Protocol>().is_err());
     }
 
     #[test]
