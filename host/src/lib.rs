@@ -7,8 +7,16 @@
 //!   payment area);
 //! - [`serve`]: `cardgate card serve`, an emulated card behind vpcd;
 //! - [`server`]: `cardgate server`, the composition of the areas' routes.
+//! - [`script`]: scripted APDU sessions (scriptor's format and the extended dialect), and the
+//!   recorder that turns any session into a script;
+//! - [`tlv_view`], [`emv_tags`]: BER-TLV shown as a tree with EMV tag names;
+//! - [`hexfmt`]: hex as this tool prints and reads it.
 
+pub mod emv_tags;
+pub mod hexfmt;
 pub mod hotspot;
 pub mod payment;
 pub mod serve;
+pub mod script;
 pub mod server;
+pub mod tlv_view;

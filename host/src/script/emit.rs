@@ -1,0 +1,387 @@
+//! `--emit-script`: turn whatever a flow sends to a card into an extended-dialect script that
+//! `cardgate run` replays with the same result.
+//!
+//! Wrap the transport a flow uses in a [`ScriptRecorder`], run the flow, then write the script:
+//!
+//! ```no_run
+//! use cardgate::script::ScriptRecorder;
+//! use reader_bridge::Exchanger;
+//!
+//! # fn flow() -> Result<(), Box<dyn std::error::Error>> {
+//! let transport = reader_bridge::open(Some("emu:card.json"))?;
+//! let mut card = Exchanger::new(ScriptRecorder::new(transport));
+//! card.transport().comment("select the wallet");
+//! card.expect_ok(&[0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x00, 0x01, 0x00])?;
+//! // ... the rest of the flow, through `card` ...
+//! card.transport().write_to(std::path::Path::new("issue.cg"))?;
+//! # Ok(()) }
+//! ```
+//!
+//! What the script contains:
+//! - one line per *logical* command, as the flow asked for it: GET RESPONSE rounds after `61xx`
+//!   and the resend after `6Cxx` (whether [`reader_bridge::Exchanger`] or the flow sent them) fold
+//!   into the command they complete, since `cardgate run` follows up the same way;
+//! - `=> SW`: the status word the card answered, so a replay fails where the card disagrees;
+//! - captures and variables where a later command carries bytes the card sent earlier (8 bytes or
+//!   more, such as a challenge or a key handle): `-> $r3` on the response and `${r3[4:12]}` in the
+//!   command, so a replay against a card that answers differently sends what that card expects;
+//! - each response's data as a comment (`#   <= ...`), for the reader;
+//! - resets, and the [`comment`](ScriptRecorder::comment)s and [`echo`](ScriptRecorder::echo)es the
+//!   flow adds to label its steps.
+//!
+//! What it cannot do: bytes the host computed from a response (a signature over a challenge, a
+//! MAC) are recorded as they were sent, so a card that answers with a different challenge rejects
+//! them on replay. Against the same card state (or a card whose answers do not vary), the replay
+//! gets the same status words.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+
+use reader_bridge::transport::split_sw;
+use reader_bridge::{Protocol, ResetKind, Transport, TransportError};
+
+use crate::hexfmt::{packed, spaced};
+
+/// Shortest run of response bytes worth turning into a variable: shorter runs (a counter, `00 00`)
+/// match by coincidence too often.
+pub const MIN_CAPTURE: usize = 8;
+
+#[derive(Debug, Clone)]
+struct Step {
+    /// The command as first sent.
+    command: Vec<u8>,
+    /// The last command sent for it (the resend after `6Cxx` has another Le).
+    last_sent: Vec<u8>,
+    /// Data assembled across follow-ups.
+    data: Vec<u8>,
+    /// The final status word.
+    sw: u16,
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Command(Step),
+    Reset(ResetKind),
+    Comment(String),
+    Echo(String),
+    Failed(Vec<u8>, String),
+}
+
+/// A [`Transport`] that passes everything through and remembers it as a script.
+#[derive(Debug)]
+pub struct ScriptRecorder<T> {
+    inner: T,
+    entries: Vec<Entry>,
+}
+
+/// Where a command's data field is (ISO 7816-3 §12.1.3): `(start, end)` byte offsets.
+fn data_field(cmd: &[u8]) -> Option<(usize, usize)> {
+    let lc = *cmd.get(4)?;
+    if lc != 0 {
+        let end = 5 + usize::from(lc);
+        return (cmd.len() == end || cmd.len() == end + 1).then_some((5, end));
+    }
+    let lc = usize::from(u16::from_be_bytes([*cmd.get(5)?, *cmd.get(6)?]));
+    let end = 7 + lc;
+    (lc != 0 && (cmd.len() == end || cmd.len() == end + 2)).then_some((7, end))
+}
+
+/// Whether `cmd` is a GET RESPONSE (ISO 7816-4 §7.6.1: INS C0, P1 P2 00 00, Le only).
+fn is_get_response(cmd: &[u8]) -> bool {
+    cmd.len() == 5 && cmd[1] == 0xC0 && cmd[2] == 0 && cmd[3] == 0
+}
+
+/// Escapes text for a quoted string in the extended dialect.
+fn quote(text: &str) -> String {
+    let mut s = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7F}' => {
+                let _ = write!(s, "\\x{:02X}", c as u32);
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+impl<T: Transport> ScriptRecorder<T> {
+    /// Starts recording what goes through `inner`.
+    pub fn new(inner: T) -> Self {
+        Self { inner, entries: Vec::new() }
+    }
+
+    /// Adds `# text` to the script (one comment line per line of text).
+    pub fn comment(&mut self, text: &str) {
+        self.entries.push(Entry::Comment(text.to_string()));
+    }
+
+    /// Adds `echo "text"`: the replay prints it when it gets there.
+    pub fn echo(&mut self, text: &str) {
+        self.entries.push(Entry::Echo(text.to_string()));
+    }
+
+    /// The wrapped transport.
+    pub fn inner(&mut self) -> &mut T {
+        &mut self.inner
+    }
+
+    /// Stops recording and returns the wrapped transport.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
+    /// The script so far.
+    pub fn script(&self) -> String {
+        let steps: Vec<Option<&Step>> = self
+            .entries
+            .iter()
+            .map(|e| match e {
+                Entry::Command(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        // Which steps later commands take bytes from, and each command's pieces.
+        let mut captured = vec![false; steps.len()];
+        let mut pieces: Vec<Vec<Piece>> = Vec::with_capacity(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            let Some(step) = step else {
+                pieces.push(Vec::new());
+                continue;
+            };
+            let found = find_reuse(&step.command, &steps[..i]);
+            for p in &found {
+                if let Piece::Var { step, .. } = p {
+                    captured[*step] = true;
+                }
+            }
+            pieces.push(found);
+        }
+
+        let mut out = String::from("#!cardgate\n");
+        let _ = writeln!(
+            out,
+            "# Recorded by cardgate {}; replay with: cardgate run -r READER FILE",
+            env!("CARGO_PKG_VERSION")
+        );
+        for (i, entry) in self.entries.iter().enumerate() {
+            match entry {
+                Entry::Comment(text) => {
+                    for line in text.lines() {
+                        let _ = writeln!(out, "# {line}");
+                    }
+                }
+                Entry::Echo(text) => {
+                    for line in text.lines() {
+                        let _ = writeln!(out, "echo {}", quote(line));
+                    }
+                }
+                Entry::Reset(kind) => {
+                    let _ = writeln!(out, "reset {}", if *kind == ResetKind::Cold { "cold" } else { "warm" });
+                }
+                Entry::Failed(cmd, why) => {
+                    let _ = writeln!(out, "# not sent ({why}): {}", packed(cmd));
+                }
+                Entry::Command(step) => {
+                    // A 61xx/6Cxx the flow did not follow up: replay it without following up either.
+                    let raw = matches!(step.sw >> 8, 0x61 | 0x6C);
+                    if raw {
+                        out.push_str("getresponse off\nfixle off\n");
+                    }
+                    let mut line = String::new();
+                    for p in &pieces[i] {
+                        if !line.is_empty() {
+                            line.push(' ');
+                        }
+                        match p {
+                            Piece::Bytes(b) => line.push_str(&spaced(b)),
+                            Piece::Var { step, start, end } => {
+                                let whole = steps[*step].is_some_and(|s| *start == 0 && *end == s.data.len());
+                                if whole {
+                                    let _ = write!(line, "${{r{}}}", step + 1);
+                                } else {
+                                    let _ = write!(line, "${{r{}[{start}:{end}]}}", step + 1);
+                                }
+                            }
+                        }
+                    }
+                    let _ = write!(line, " => {:04X}", step.sw);
+                    if captured[i] {
+                        let _ = write!(line, " -> $r{}", i + 1);
+                    }
+                    let _ = writeln!(out, "{line}");
+                    if !step.data.is_empty() {
+                        let _ = writeln!(out, "#   <= {}", packed(&step.data));
+                    }
+                    if raw {
+                        out.push_str("getresponse on\nfixle on\n");
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes the script to `path`, through a temporary file renamed into place, so a failure never
+    /// leaves half a script.
+    pub fn write_to(&self, path: &Path) -> io::Result<()> {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, self.script())?;
+        std::fs::rename(&tmp, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Bytes(Vec<u8>),
+    Var { step: usize, start: usize, end: usize },
+}
+
+/// Splits `cmd` into literal bytes and runs copied from earlier responses (in its data field only).
+fn find_reuse(cmd: &[u8], earlier: &[Option<&Step>]) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut literal = Vec::new();
+    let Some((start, end)) = data_field(cmd) else {
+        return vec![Piece::Bytes(cmd.to_vec())];
+    };
+    literal.extend_from_slice(&cmd[..start]);
+    let mut p = start;
+    while p < end {
+        // The longest run from p found in an earlier response; the latest response wins ties.
+        let mut best: Option<(usize, usize, usize)> = None; // (step, offset, len)
+        for (j, step) in earlier.iter().enumerate().rev() {
+            let Some(step) = step else { continue };
+            for off in 0..step.data.len() {
+                let len = cmd[p..end].iter().zip(&step.data[off..]).take_while(|(a, b)| a == b).count();
+                if len >= MIN_CAPTURE && best.is_none_or(|(_, _, l)| len > l) {
+                    best = Some((j, off, len));
+                }
+            }
+        }
+        match best {
+            Some((j, off, len)) => {
+                if !literal.is_empty() {
+                    pieces.push(Piece::Bytes(std::mem::take(&mut literal)));
+                }
+                pieces.push(Piece::Var { step: j, start: off, end: off + len });
+                p += len;
+            }
+            None => {
+                literal.push(cmd[p]);
+                p += 1;
+            }
+        }
+    }
+    literal.extend_from_slice(&cmd[end..]);
+    if !literal.is_empty() {
+        pieces.push(Piece::Bytes(literal));
+    }
+    pieces
+}
+
+impl<T: Transport> Transport for ScriptRecorder<T> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        self.inner.atr()
+    }
+
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let response = match self.inner.transmit(command) {
+            Ok(r) => r,
+            Err(e) => {
+                self.entries.push(Entry::Failed(command.to_vec(), e.to_string()));
+                return Err(e);
+            }
+        };
+        if response.len() < 2 {
+            return Ok(response);
+        }
+        let (body, sw) = split_sw(&response);
+        if let Some(Entry::Command(step)) = self.entries.last_mut() {
+            let [sw1, sw2] = step.sw.to_be_bytes();
+            // ISO 7816-4 §7.6.1: GET RESPONSE after 61xx continues the same response.
+            let more = sw1 == 0x61 && is_get_response(command);
+            // ISO 7816-4 §5.6: after 6Cxx the same command comes again with Le = SW2.
+            let retry = sw1 == 0x6C
+                && command.len() >= 5
+                && command[..4] == step.last_sent[..4.min(step.last_sent.len())]
+                && command.last() == Some(&sw2);
+            if more || retry {
+                if retry {
+                    step.data.clear();
+                }
+                step.data.extend_from_slice(body);
+                step.sw = sw;
+                step.last_sent = command.to_vec();
+                return Ok(response);
+            }
+        }
+        self.entries.push(Entry::Command(Step {
+            command: command.to_vec(),
+            last_sent: command.to_vec(),
+            data: body.to_vec(),
+            sw,
+        }));
+        Ok(response)
+    }
+
+    fn reset(&mut self, kind: ResetKind) -> Result<Vec<u8>, TransportError> {
+        let atr = self.inner.reset(kind)?;
+        self.entries.push(Entry::Reset(kind));
+        Ok(atr)
+    }
+
+    fn protocol(&self) -> Option<Protocol> {
+        self.inner.protocol()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> Vec<u8> {
+        crate::hexfmt::parse(s).unwrap()
+    }
+
+    #[test]
+    fn data_fields_by_case() {
+        assert_eq!(data_field(&h("00A4040000")), None);
+        assert_eq!(data_field(&h("00A4040002AABB")), Some((5, 7)));
+        assert_eq!(data_field(&h("00A4040002AABB00")), Some((5, 7)));
+        assert_eq!(data_field(&h("00A4040002AA")), None);
+        assert_eq!(data_field(&h("00DA0100000002ABCD0000")), Some((7, 9)));
+    }
+
+    #[test]
+    fn reused_bytes_become_slices_of_earlier_responses() {
+        let challenge = Step {
+            command: h("0084000008"),
+            last_sent: h("0084000008"),
+            data: h("1122334455667788"),
+            sw: 0x9000,
+        };
+        let cmd = h("0082000009 00 1122334455667788");
+        let pieces = find_reuse(&cmd, &[Some(&challenge)]);
+        assert_eq!(pieces, [Piece::Bytes(h("008200000900")), Piece::Var { step: 0, start: 0, end: 8 }]);
+        // Seven matching bytes are not enough.
+        let cmd = h("0082000007 11223344556677");
+        assert_eq!(find_reuse(&cmd, &[Some(&challenge)]), [Piece::Bytes(cmd.clone())]);
+    }
+
+    #[test]
+    fn quoting_escapes_what_the_lexer_would_read() {
+        assert_eq!(quote("a \"b\" \\ $x\t"), "\"a \\\"b\\\" \\\\ $x\\x09\"");
+    }
+}
