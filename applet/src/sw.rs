@@ -97,15 +97,26 @@ pub fn meaning(sw: Sw) -> String {
             format!("Verification failed: {} tries left", c & 0x0F)
         }
         (0x62, 0x00) => "Warning: memory unchanged".into(),
+        (0x62, 0x02..=0x80) => format!("Warning: memory unchanged, triggering by the card ({sw2:02X})"),
         (0x62, 0x81) => "Warning: part of returned data may be corrupted".into(),
         (0x62, 0x82) => "Warning: end of file or record reached before reading Le bytes".into(),
         (0x62, 0x83) => "Warning: selected file deactivated".into(),
         (0x62, 0x84) => "Warning: file control information not formatted per ISO 7816-4".into(),
+        (0x62, 0x85) => "Warning: selected file in termination state".into(),
+        (0x62, 0x86) => "Warning: no input data available from a sensor on the card".into(),
+        (0x62, 0x87) => "Warning: at least one of the referenced records is deactivated".into(),
         (0x62, _) => "Warning: memory unchanged".into(),
         (0x63, 0x00) => "Warning: memory changed (e.g. verification failed)".into(),
+        (0x63, 0x40) => "Warning: memory changed, unsuccessful comparison".into(),
         (0x63, 0x81) => "Warning: file filled up by the last write".into(),
         (0x63, _) => "Warning: memory changed".into(),
         (0x64, 0x00) => "Execution error: memory unchanged".into(),
+        (0x64, 0x01) => "Execution error: immediate response required by the card".into(),
+        (0x64, 0x02..=0x80) => {
+            format!("Execution error: memory unchanged, triggering by the card ({sw2:02X})")
+        }
+        (0x64, 0x81) => "Execution error: logical channel shared access denied".into(),
+        (0x64, 0x82) => "Execution error: logical channel opening denied".into(),
         (0x64, _) => "Execution error: memory unchanged".into(),
         (0x65, 0x81) => "Execution error: memory failure".into(),
         (0x65, _) => "Execution error: memory changed".into(),
@@ -141,12 +152,18 @@ pub fn meaning(sw: Sw) -> String {
         (0x6D, _) => "Instruction code not supported or invalid".into(),
         (0x6E, _) => "Class not supported".into(),
         (0x6F, _) => "No precise diagnosis".into(),
-        (0x91..=0x9F, _) => "Application-specific status".into(),
+        // GSM 11.11 §9.4.1: a SIM answers 9Fxx where ISO cards answer 61xx.
+        (0x9F, 0x00) => "Application-specific status (GSM SIM: 256 response bytes available)".into(),
+        (0x9F, n) => format!("Application-specific status (GSM SIM: {n} response bytes available)"),
+        (0x91..=0x9E, _) => "Application-specific status".into(),
+        // ISO 7816-3 §10.3.3: 60 is the T=0 NULL procedure byte, never a status word.
+        (0x60, _) => "Not a status word (60 is the T=0 NULL procedure byte)".into(),
         _ => "Unknown status word".into(),
     }
 }
 
-/// Whether a status word reports success: 9000, 61xx (more data) or a 62xx/63xx warning.
+/// Whether a status word reports success: 9000, or 61xx (success, more data to fetch). Warnings
+/// (62xx, 63xx) are not success: the command did not do all that was asked.
 pub fn is_success(sw: Sw) -> bool {
     matches!(sw >> 8, 0x90 | 0x61)
 }
@@ -160,6 +177,8 @@ mod tests {
         assert!(meaning(0x6110).contains("16 response bytes"));
         assert!(meaning(0x6C20).contains("Le=20"));
         assert!(meaning(0x63C2).contains("2 tries left"));
+        assert!(meaning(0x6210).contains("triggering by the card (10)"));
+        assert!(meaning(0x9F17).contains("23 response bytes"));
     }
 
     #[test]
@@ -167,6 +186,9 @@ mod tests {
         assert_eq!(meaning(FILE_NOT_FOUND), "File or application not found");
         assert_eq!(meaning(CONDITIONS_NOT_SATISFIED), "Conditions of use not satisfied");
         assert_eq!(meaning(0x1234), "Unknown status word");
+        assert_eq!(meaning(0x6285), "Warning: selected file in termination state");
+        assert_eq!(meaning(0x6401), "Execution error: immediate response required by the card");
+        assert!(meaning(0x6000).contains("procedure byte"));
     }
 
     #[test]

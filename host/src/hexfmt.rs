@@ -32,7 +32,7 @@ pub fn parse(text: &str) -> Result<Vec<u8>, String> {
     if let Some(bad) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
         return Err(format!("{text:?} is not hex (unexpected {bad:?})"));
     }
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("{text:?} has an odd number of hex digits"));
     }
     Ok((0..digits.len()).step_by(2).filter_map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok()).collect())

@@ -16,7 +16,7 @@ pub mod emv_tags;
 pub mod hexfmt;
 pub mod hotspot;
 pub mod payment;
-pub mod serve;
 pub mod script;
+pub mod serve;
 pub mod server;
 pub mod tlv_view;

@@ -54,6 +54,14 @@ enum Command {
     Issue(cli::wallet::IssueArgs),
     /// Ask the card for a payment code and show it as a QR code.
     Present(cli::wallet::PresentArgs),
+    /// Run APDU scripts (scriptor's format or the extended dialect) against a card.
+    Run(cli::run::Args),
+    /// Check scripts without a card: errors, and lines scriptor would read differently.
+    Lint(cli::lint::Args),
+    /// Decode BER-TLV, with EMV tag names.
+    Tlv(cli::tlv::Args),
+    /// Explain status words.
+    Sw(cli::sw::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +84,10 @@ fn main() -> ExitCode {
         Command::Settle(args) => cli::merchant::run_settle(args),
         Command::Issue(args) => cli::wallet::run_issue(args),
         Command::Present(args) => cli::wallet::run_present(args),
+        Command::Run(args) => cli::run::run(args),
+        Command::Lint(args) => cli::lint::run(args),
+        Command::Tlv(args) => cli::tlv::run(args),
+        Command::Sw(args) => cli::sw::run(args),
     };
     match result {
         Ok(code) => code,

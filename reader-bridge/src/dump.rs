@@ -93,7 +93,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Reads hex that may contain spaces (apdu4j's `hex2bin` does not allow them; we are lenient).
 fn unhex(text: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits
@@ -151,10 +151,10 @@ impl Dump {
                         _ => ResetKind::Cold,
                     };
                     reset = Some((line, kind));
-                } else if let Some((_, _, elapsed)) = pending.as_mut() {
-                    if let Some(d) = parse_elapsed(comment) {
-                        *elapsed = Some(d);
-                    }
+                } else if let Some((_, _, elapsed)) = pending.as_mut()
+                    && let Some(d) = parse_elapsed(comment)
+                {
+                    *elapsed = Some(d);
                 }
                 continue;
             }

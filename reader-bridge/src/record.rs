@@ -29,10 +29,10 @@ impl<T: Transport, W: Write> Recorder<T, W> {
     }
 
     fn write(&mut self, text: &str) {
-        if self.failed.is_none() {
-            if let Err(e) = self.out.write_all(text.as_bytes()) {
-                self.failed = Some(e);
-            }
+        if self.failed.is_none()
+            && let Err(e) = self.out.write_all(text.as_bytes())
+        {
+            self.failed = Some(e);
         }
     }
 

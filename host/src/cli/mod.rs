@@ -5,10 +5,14 @@ pub mod card;
 pub mod card_serve;
 pub mod hotspot;
 pub mod issuer;
+pub mod lint;
 pub mod merchant;
 pub mod policy;
 pub mod readers;
+pub mod run;
 pub mod server;
+pub mod sw;
+pub mod tlv;
 pub mod wallet;
 
 /// Logs go to stderr so that stdout stays machine-readable (QR codes, JSON).

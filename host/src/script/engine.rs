@@ -79,8 +79,13 @@ impl<'o, T: Transport> Engine<'o, T> {
     /// An engine over `transport`, reporting to `out`; human-readable problems also go to `diag`
     /// (stderr in the CLI).
     pub fn new(transport: T, out: &'o mut dyn Output, diag: &'o mut dyn Write, opts: Options) -> Self {
-        let settings =
-            Settings { dialect: Dialect::Extended, get_response: true, fix_le: true, tlv: opts.tlv, timing: opts.timing };
+        let settings = Settings {
+            dialect: Dialect::Extended,
+            get_response: true,
+            fix_le: true,
+            tlv: opts.tlv,
+            timing: opts.timing,
+        };
         Self {
             ex: Exchanger::new(transport),
             out,
@@ -165,12 +170,7 @@ impl<'o, T: Transport> Engine<'o, T> {
             _ => EXIT_OK,
         };
         if self.failed > 0 {
-            let _ = writeln!(
-                self.diag,
-                "cardgate: {} of {} expectations failed",
-                self.failed,
-                self.checks.max(self.failed)
-            );
+            let _ = writeln!(self.diag, "cardgate: {} of {} checks failed", self.failed, self.checks);
         }
         let summary = Summary {
             apdus: self.apdus,
@@ -223,7 +223,8 @@ impl<'o, T: Transport> Engine<'o, T> {
             StmtKind::Reset(kind) => {
                 let start = Instant::now();
                 let result = self.ex.transport().reset(*kind).map_err(|e| e.to_string());
-                let report = ResetReport { span: stmt.span.clone(), kind: *kind, result, elapsed: start.elapsed() };
+                let report =
+                    ResetReport { span: stmt.span.clone(), kind: *kind, result, elapsed: start.elapsed() };
                 self.emit(&Event::Reset(&report))?;
                 match report.result {
                     Ok(atr) => {
@@ -247,7 +248,9 @@ impl<'o, T: Transport> Engine<'o, T> {
                 for part in parts {
                     match part {
                         EchoPart::Text(t) => text.push_str(t),
-                        EchoPart::Var(v) => text.push_str(&packed(&self.vars.resolve(v).map_err(|e| self.script(e))?)),
+                        EchoPart::Var(v) => {
+                            text.push_str(&packed(&self.vars.resolve(v).map_err(|e| self.script(e))?))
+                        }
                     }
                 }
                 self.emit(&Event::Echo { span: &stmt.span, text: &text })
@@ -280,7 +283,11 @@ impl<'o, T: Transport> Engine<'o, T> {
             StmtKind::Repeat { count, var, body } => {
                 for round in 1..=*count {
                     if let Some(name) = var {
-                        let value = if *count <= 255 { vec![round as u8] } else { (round as u16).to_be_bytes().to_vec() };
+                        let value = if *count <= 255 {
+                            vec![round as u8]
+                        } else {
+                            (round as u16).to_be_bytes().to_vec()
+                        };
                         self.vars.set(name, value);
                     }
                     for s in body {
@@ -322,7 +329,8 @@ impl<'o, T: Transport> Engine<'o, T> {
             return Err(TransportError::BadResponse(response.len()));
         }
         let (data, sw) = reader_bridge::transport::split_sw(&response);
-        let exchange = Exchange { command: command.to_vec(), response: response.clone(), elapsed: start.elapsed() };
+        let exchange =
+            Exchange { command: command.to_vec(), response: response.clone(), elapsed: start.elapsed() };
         Ok(Outcome { data: data.to_vec(), sw, exchanges: vec![exchange] })
     }
 
@@ -337,6 +345,8 @@ impl<'o, T: Transport> Engine<'o, T> {
         let outcome = match self.transmit(&command) {
             Ok(o) => o,
             Err(e) => {
+                let event = Event::Unanswered { span, shown: shown.as_deref(), command: &command };
+                let _ = self.out.event(&event);
                 let message = format!("cannot send {}: {e}", packed(&command));
                 return Err(self.error(Some(span), &message, EXIT_CARD));
             }
@@ -357,6 +367,7 @@ impl<'o, T: Transport> Engine<'o, T> {
         };
         let mut caps = Vec::new();
         for c in captures {
+            self.checks += 1;
             let value = expect::capture(c, &data, sw);
             match &value {
                 Ok(v) => self.vars.set(&c.name, v.clone()),
@@ -379,10 +390,10 @@ impl<'o, T: Transport> Engine<'o, T> {
             timing: self.settings.timing,
         };
         self.emit(&Event::Apdu(&report))?;
-        if let Some(check) = &report.check {
-            if let Some(why) = &check.failure {
-                self.failure(&check.span, why)?;
-            }
+        if let Some(check) = &report.check
+            && let Some(why) = &check.failure
+        {
+            self.failure(&check.span, why)?;
         }
         for c in &report.captures {
             if let Err(why) = &c.value {

@@ -50,11 +50,7 @@ fn glob(atoms: &[Atom], data: &[u8]) -> bool {
 /// Checks `data` and `sw` against `expect`. `Ok(None)`: it matches; `Ok(Some(reason))`: it does not.
 pub fn check(expect: &Expect, data: &[u8], sw: u16, vars: &Vars) -> Result<Option<String>, ScriptError> {
     if !expect.sw.iter().any(|p| p.matches(sw)) {
-        return Ok(Some(format!(
-            "expected {}, got SW {sw:04X} ({})",
-            expect.text,
-            applet::sw::meaning(sw)
-        )));
+        return Ok(Some(format!("expected {}, got SW {sw:04X} ({})", expect.text, applet::sw::meaning(sw))));
     }
     let Some(pattern) = &expect.data else { return Ok(None) };
     let mut atoms = Vec::new();
@@ -80,7 +76,9 @@ pub fn capture(capture: &Capture, data: &[u8], sw: u16) -> Result<Vec<u8>, Strin
     let [sw1, sw2] = sw.to_be_bytes();
     match &capture.source {
         Source::Data => Ok(data.to_vec()),
-        Source::DataSlice(slice) => apply_slice(data, *slice).map(<[u8]>::to_vec).map_err(|m| format!("data: {m}")),
+        Source::DataSlice(slice) => {
+            apply_slice(data, *slice).map(<[u8]>::to_vec).map_err(|m| format!("data: {m}"))
+        }
         Source::Sw => Ok(vec![sw1, sw2]),
         Source::Sw1 => Ok(vec![sw1]),
         Source::Sw2 => Ok(vec![sw2]),
@@ -131,11 +129,11 @@ mod tests {
     fn checks_status_then_data_with_variables() {
         let mut vars = Vars::default();
         vars.set("c", vec![0xAB, 0xCD]);
-        let e = expect(Some(vec![PatItem::Byte(0x9F), PatItem::Any, PatItem::Var(VarRef {
-            name: "c".into(),
-            slice: None,
-            span: span(),
-        })]));
+        let e = expect(Some(vec![
+            PatItem::Byte(0x9F),
+            PatItem::Any,
+            PatItem::Var(VarRef { name: "c".into(), slice: None, span: span() }),
+        ]));
         assert_eq!(check(&e, &[0x9F, 0x00, 0xAB, 0xCD], 0x9000, &vars).unwrap(), None);
         assert_eq!(
             check(&e, &[0x9F, 0x00, 0xAB], 0x9000, &vars).unwrap().unwrap(),
@@ -154,7 +152,10 @@ mod tests {
         assert_eq!(capture(&cap(tlv_path(&[0x6F, 0x84])), &fci, 0x9000).unwrap(), [0xA0, 0x01]);
         assert_eq!(capture(&cap(Source::Sw2), &fci, 0x6110).unwrap(), [0x10]);
         assert_eq!(capture(&cap(Source::Resp), &[1], 0x9000).unwrap(), [1, 0x90, 0]);
-        assert_eq!(capture(&cap(tlv_path(&[0x6F, 0x50])), &fci, 0x9000).unwrap_err(), "no 6F/50 in the response");
+        assert_eq!(
+            capture(&cap(tlv_path(&[0x6F, 0x50])), &fci, 0x9000).unwrap_err(),
+            "no 6F/50 in the response"
+        );
         assert!(capture(&cap(tlv_path(&[0x6F])), &[0x6F, 0x05], 0x9000).unwrap_err().contains("not BER-TLV"));
     }
 }

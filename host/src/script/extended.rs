@@ -13,7 +13,9 @@ use std::sync::Arc;
 use applet::tlv::Tag;
 use reader_bridge::ResetKind;
 
-use super::ast::{Capture, EchoPart, Expect, Item, PatItem, Setting, Source, Stmt, StmtKind, SwPattern, Template};
+use super::ast::{
+    Capture, EchoPart, Expect, Item, PatItem, Setting, Source, Stmt, StmtKind, SwPattern, Template,
+};
 use super::lexer::{Tok, Token, is_name, parse_slice, tokenize};
 use super::source::{Logical, ScriptError, Span};
 
@@ -101,7 +103,7 @@ pub fn hex_word(word: &str) -> Result<Vec<u8>, String> {
     if digits.is_empty() {
         return Err(format!("{word:?} has no hex digits"));
     }
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits in {word:?} (each byte needs two)"));
     }
     Ok((0..digits.len()).step_by(2).filter_map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok()).collect())
@@ -219,7 +221,10 @@ fn pattern_items(c: &mut Cursor, end: usize) -> Result<Vec<PatItem>, ScriptError
             Tok::Str(s) => out.push(PatItem::Bytes(s.clone())),
             Tok::Var(v) => out.push(PatItem::Var(v.clone())),
             other => {
-                return Err(ScriptError::new(c.span_of(t), format!("unexpected {} in a data pattern", describe(other))));
+                return Err(ScriptError::new(
+                    c.span_of(t),
+                    format!("unexpected {} in a data pattern", describe(other)),
+                ));
             }
         }
     }
@@ -308,7 +313,12 @@ fn captures(c: &mut Cursor) -> Result<Vec<Capture>, ScriptError> {
             let at = c.span();
             let word = match c.next().map(|t| &t.tok) {
                 Some(Tok::Word(w)) => w.clone(),
-                _ => return Err(ScriptError::new(at, "after = write data, data[a:b], sw, sw1, sw2, resp or tlv PATH")),
+                _ => {
+                    return Err(ScriptError::new(
+                        at,
+                        "after = write data, data[a:b], sw, sw1, sw2, resp or tlv PATH",
+                    ));
+                }
             };
             let lower = word.to_ascii_lowercase();
             source = match lower.as_str() {
@@ -322,7 +332,10 @@ fn captures(c: &mut Cursor) -> Result<Vec<Capture>, ScriptError> {
                         return Err(c.err("range not closed (missing ])"));
                     }
                     Source::DataSlice(parse_slice(&inside).ok_or_else(|| {
-                        ScriptError::new(at.clone(), format!("bad range [{inside}]: write [a:b], [a:], [:b] or [a]"))
+                        ScriptError::new(
+                            at.clone(),
+                            format!("bad range [{inside}]: write [a:b], [a:], [:b] or [a]"),
+                        )
                     })?)
                 }
                 "data" => Source::Data,
@@ -338,9 +351,9 @@ fn captures(c: &mut Cursor) -> Result<Vec<Capture>, ScriptError> {
                     };
                     Source::Tlv(tlv_path(&path).map_err(|m| ScriptError::new(at, m))?)
                 }
-                _ if lower.starts_with("tlv(") && lower.ends_with(')') => {
-                    Source::Tlv(tlv_path(&word[4..word.len() - 1]).map_err(|m| ScriptError::new(at.clone(), m))?)
-                }
+                _ if lower.starts_with("tlv(") && lower.ends_with(')') => Source::Tlv(
+                    tlv_path(&word[4..word.len() - 1]).map_err(|m| ScriptError::new(at.clone(), m))?,
+                ),
                 _ => {
                     return Err(ScriptError::new(
                         at,
@@ -430,7 +443,8 @@ fn echo_parts(line: &Logical, from: usize) -> Result<Vec<EchoPart>, ScriptError>
     while i < body.len() {
         let tail = &body[i..];
         let is_var = tail.starts_with("${")
-            || (tail.starts_with('$') && tail[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'));
+            || (tail.starts_with('$')
+                && tail[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'));
         if is_var {
             let (var, next) = super::lexer::variable(line, from + i)?;
             if !literal.is_empty() {
@@ -597,10 +611,7 @@ mod tests {
         let (_, e, _) = apdu("00B2010C00 => 70 .. 5A * 9000 | 6A83");
         let e = e.unwrap();
         assert_eq!(e.text, "70 .. 5A * 9000 | 6A83");
-        assert_eq!(
-            e.data,
-            Some(vec![PatItem::Byte(0x70), PatItem::Any, PatItem::Byte(0x5A), PatItem::Rest])
-        );
+        assert_eq!(e.data, Some(vec![PatItem::Byte(0x70), PatItem::Any, PatItem::Byte(0x5A), PatItem::Rest]));
         assert_eq!(e.sw.len(), 2);
         assert!(e.sw[0].matches(0x9000) && e.sw[1].matches(0x6A83) && !e.sw[1].matches(0x6A82));
         let (_, e, _) = apdu("00C0000000 => [] 61xx");
@@ -636,20 +647,32 @@ mod tests {
 
     #[test]
     fn directives() {
-        assert!(matches!(parse("reset cold"), Ok(Line::Stmt(Stmt { kind: StmtKind::Reset(ResetKind::Cold), .. }))));
-        assert!(matches!(parse("Reset"), Ok(Line::Stmt(Stmt { kind: StmtKind::Reset(ResetKind::Warm), .. }))));
+        assert!(matches!(
+            parse("reset cold"),
+            Ok(Line::Stmt(Stmt { kind: StmtKind::Reset(ResetKind::Cold), .. }))
+        ));
+        assert!(matches!(
+            parse("Reset"),
+            Ok(Line::Stmt(Stmt { kind: StmtKind::Reset(ResetKind::Warm), .. }))
+        ));
         assert!(matches!(parse("repeat 3 $i"), Ok(Line::Repeat { count: 3, var: Some(_), .. })));
-        assert!(matches!(parse("getresponse off"), Ok(Line::Stmt(Stmt { kind: StmtKind::Set(Setting::GetResponse(false)), .. }))));
+        assert!(matches!(
+            parse("getresponse off"),
+            Ok(Line::Stmt(Stmt { kind: StmtKind::Set(Setting::GetResponse(false)), .. }))
+        ));
         assert!(matches!(parse("include \"a b.cg\""), Ok(Line::Include(p, _)) if p == "a b.cg"));
         assert!(parse("reset now").is_err());
         assert!(parse("   # only a comment").unwrap() == Line::Nothing);
-        let Line::Stmt(Stmt { kind: StmtKind::Echo(parts), .. }) = parse("echo ATC is ${atc} # note").unwrap() else {
+        let Line::Stmt(Stmt { kind: StmtKind::Echo(parts), .. }) =
+            parse("echo ATC is ${atc} # note").unwrap()
+        else {
             panic!()
         };
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0], EchoPart::Text("ATC is ".into()));
         assert!(matches!(&parts[1], EchoPart::Var(v) if v.name == "atc" && v.span.col == 13));
-        let Line::Stmt(Stmt { kind: StmtKind::Echo(parts), .. }) = parse(r#"echo "costs $5 # not a comment""#).unwrap()
+        let Line::Stmt(Stmt { kind: StmtKind::Echo(parts), .. }) =
+            parse(r#"echo "costs $5 # not a comment""#).unwrap()
         else {
             panic!()
         };

@@ -52,9 +52,8 @@ pub fn check_lengths(cmd: &[u8]) -> Option<String> {
     let lc = usize::from(cmd[4]);
     if lc != 0 {
         let data = n - 5;
-        return (data != lc && data != lc + 1).then(|| {
-            format!("Lc is {:02X} ({lc} bytes of data) but {} bytes follow it", cmd[4], data)
-        });
+        return (data != lc && data != lc + 1)
+            .then(|| format!("Lc is {:02X} ({lc} bytes of data) but {} bytes follow it", cmd[4], data));
     }
     if n == 7 {
         return None; // case 2E: 00 Le Le
@@ -131,8 +130,12 @@ pub fn lint_file(path: &Path) -> Vec<Finding> {
                 let text = String::from_utf8_lossy(raw);
                 let first = text.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
                 let message = match classify(raw) {
-                    Class::Exit if first != "exit" => "scriptor would end the script here: the line contains \"exit\"",
-                    Class::Reset if first != "reset" => "scriptor would reset the card here: the line contains \"reset\"",
+                    Class::Exit if first != "exit" => {
+                        "scriptor would end the script here: the line contains \"exit\""
+                    }
+                    Class::Reset if first != "reset" => {
+                        "scriptor would reset the card here: the line contains \"reset\""
+                    }
                     _ => continue,
                 };
                 out.push(Finding {
@@ -144,7 +147,9 @@ pub fn lint_file(path: &Path) -> Vec<Finding> {
         }
     }
     walk(&script.body, &mut out);
-    out.sort_by(|a, b| (a.span.file.as_ref(), a.span.line, a.span.col).cmp(&(b.span.file.as_ref(), b.span.line, b.span.col)));
+    out.sort_by(|a, b| {
+        (a.span.file.as_ref(), a.span.line, a.span.col).cmp(&(b.span.file.as_ref(), b.span.line, b.span.col))
+    });
     out
 }
 
@@ -159,7 +164,10 @@ mod tests {
         assert_eq!(check_lengths(&h("00A4040000")), None);
         assert_eq!(check_lengths(&h("00A4040002AABB")), None);
         assert_eq!(check_lengths(&h("00A4040002AABB00")), None);
-        assert_eq!(check_lengths(&h("00A4040007AABB")).unwrap(), "Lc is 07 (7 bytes of data) but 2 bytes follow it");
+        assert_eq!(
+            check_lengths(&h("00A4040007AABB")).unwrap(),
+            "Lc is 07 (7 bytes of data) but 2 bytes follow it"
+        );
         assert_eq!(check_lengths(&h("00B0000000FFFF")), None);
         assert_eq!(check_lengths(&h("00DA0100000002ABCD")), None);
         assert!(check_lengths(&h("00DA0100000003ABCD")).is_some());
@@ -173,7 +181,11 @@ mod tests {
         std::fs::write(&s, "# a comment about exit codes\n00A4040000\n").unwrap();
         let f = lint_file(&s);
         assert_eq!(f.len(), 2, "{f:?}");
-        assert!(f[0].to_string().ends_with("s.script:1:1: warning: scriptor ends the script here: the line contains \"exit\""));
+        assert!(
+            f[0].to_string().ends_with(
+                "s.script:1:1: warning: scriptor ends the script here: the line contains \"exit\""
+            )
+        );
         assert!(f[1].message.starts_with("never read"));
 
         let e = dir.path().join("e.cg");

@@ -31,7 +31,10 @@ enum State {
     /// No line read yet.
     Start,
     Scriptor(ScriptorReader),
-    Extended { pending: Option<Logical>, blocks: Vec<Block> },
+    Extended {
+        pending: Option<Logical>,
+        blocks: Vec<Block>,
+    },
 }
 
 /// A script being read, line by line.
@@ -63,7 +66,10 @@ pub struct Script {
 impl Script {
     /// The script as one statement (what the engine runs).
     pub fn into_stmt(self) -> Stmt {
-        Stmt { span: Span::line(&self.file, 1), kind: StmtKind::File { dialect: self.dialect, body: self.body } }
+        Stmt {
+            span: Span::line(&self.file, 1),
+            kind: StmtKind::File { dialect: self.dialect, body: self.body },
+        }
     }
 }
 
@@ -164,7 +170,10 @@ impl Parser {
 
     fn include(&mut self, path: &str, span: Span) -> Result<Stmt, ScriptError> {
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
-            return Err(ScriptError::new(span, format!("includes nest deeper than {MAX_INCLUDE_DEPTH} files")));
+            return Err(ScriptError::new(
+                span,
+                format!("includes nest deeper than {MAX_INCLUDE_DEPTH} files"),
+            ));
         }
         let full = self.dir.join(path);
         let canonical = full
@@ -192,7 +201,10 @@ impl Parser {
             }
             State::Extended { pending, blocks } => {
                 if let Some(logical) = pending.take() {
-                    return Err(ScriptError::new(logical.start(), "the last line ends with \\ but nothing follows"));
+                    return Err(ScriptError::new(
+                        logical.start(),
+                        "the last line ends with \\ but nothing follows",
+                    ));
                 }
                 if let Some(block) = blocks.pop() {
                     return Err(ScriptError::new(block.span, "repeat without end"));
@@ -214,13 +226,20 @@ pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 fn read_file(path: &Path, name: &str, stack: Vec<PathBuf>, echo: bool) -> Result<Script, ScriptError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| ScriptError::new(Span { file: name.into(), line: 0, col: 0 }, format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        ScriptError::new(Span { file: name.into(), line: 0, col: 0 }, format!("cannot read: {e}"))
+    })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     parse_bytes(name, &dir, &bytes, echo, stack)
 }
 
-fn parse_bytes(name: &str, dir: &Path, bytes: &[u8], echo: bool, stack: Vec<PathBuf>) -> Result<Script, ScriptError> {
+fn parse_bytes(
+    name: &str,
+    dir: &Path,
+    bytes: &[u8],
+    echo: bool,
+    stack: Vec<PathBuf>,
+) -> Result<Script, ScriptError> {
     let mut parser = Parser::new(name, dir, echo).with_stack(stack);
     let mut body = Vec::new();
     for line in lines(bytes) {
@@ -269,7 +288,9 @@ mod tests {
     fn blocks_and_continuations() {
         let text = "#!cardgate\nrepeat 2 $i\n  00 B2 \\\n   ${i} 0C 00 => 9000\nend\n";
         let s = parse_str("b.cg", Path::new("."), text, false).unwrap();
-        let [Stmt { kind: StmtKind::Repeat { count: 2, body, .. }, span }] = &s.body[..] else { panic!("{s:?}") };
+        let [Stmt { kind: StmtKind::Repeat { count: 2, body, .. }, span }] = &s.body[..] else {
+            panic!("{s:?}")
+        };
         assert_eq!(span.line, 2);
         assert_eq!(body.len(), 1);
         assert_eq!(body[0].span.to_string(), "b.cg:3:3");

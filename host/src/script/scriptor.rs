@@ -98,7 +98,9 @@ pub fn ascii_to_array(cmd: &[u8]) -> Result<Vec<u8>, String> {
     pieces
         .into_iter()
         .map(|p| {
-            let s = std::str::from_utf8(p).ok().filter(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+            let s = std::str::from_utf8(p)
+                .ok()
+                .filter(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_hexdigit()));
             s.and_then(|s| u8::from_str_radix(s, 16).ok())
                 .ok_or_else(|| format!("wrong value ({})", String::from_utf8_lossy(p).escape_debug()))
         })
@@ -219,13 +221,18 @@ impl ScriptorReader {
         if extended::KEYWORDS.contains(&first.as_str()) {
             return Err(ScriptError::new(
                 logical.start(),
-                format!("{first} is a directive, and directives need the extended dialect: make the first line #!cardgate"),
+                format!(
+                    "{first} is a directive, and directives need the extended dialect: make the first line #!cardgate"
+                ),
             ));
         }
         let parsed = extended::parse_line(&logical)?;
         match parsed {
             Line::Nothing => {
-                self.note(number, format!("scriptor stops with an error here ({reason}); cardgate skips the line"));
+                self.note(
+                    number,
+                    format!("scriptor stops with an error here ({reason}); cardgate skips the line"),
+                );
                 Ok(None)
             }
             Line::Stmt(stmt @ Stmt { kind: StmtKind::Apdu { .. }, .. }) => {
@@ -238,16 +245,19 @@ impl ScriptorReader {
                 );
                 Ok(Some(stmt))
             }
-            _ => Err(ScriptError::new(logical.start(), "directives need the extended dialect: make the first line #!cardgate")),
+            _ => Err(ScriptError::new(
+                logical.start(),
+                "directives need the extended dialect: make the first line #!cardgate",
+            )),
         }
     }
 
     /// Ends the input. A command still waiting for its continuation is dropped, as scriptor does.
     pub fn finish(&mut self) {
-        if let Some(&(number, _)) = self.lines.first() {
-            if !self.done {
-                self.note(number, "this command ends with \\ at the end of the file and is never sent");
-            }
+        if let Some(&(number, _)) = self.lines.first()
+            && !self.done
+        {
+            self.note(number, "this command ends with \\ at the end of the file and is never sent");
         }
         self.lines.clear();
         self.cmd.clear();
@@ -299,7 +309,9 @@ mod tests {
     fn continuation_skips_comments_and_keeps_the_text_as_typed() {
         let (stmts, notes) = read("00 a4 04 00 \\\n# note\n02 3F 00\n", false);
         assert!(notes.is_empty());
-        let [Stmt { kind: StmtKind::Apdu { command, shown, .. }, span }] = &stmts[..] else { panic!("{stmts:?}") };
+        let [Stmt { kind: StmtKind::Apdu { command, shown, .. }, span }] = &stmts[..] else {
+            panic!("{stmts:?}")
+        };
         assert_eq!(shown.as_deref(), Some("00 a4 04 00 02 3F 00"));
         assert_eq!(command.items, [super::super::ast::Item::Hex(vec![0, 0xA4, 4, 0, 2, 0x3F, 0])]);
         assert_eq!(span.line, 1);

@@ -26,7 +26,11 @@ pub fn apply_slice(bytes: &[u8], slice: Slice) -> Result<&[u8], String> {
 /// A slice as written: `[2:10]`.
 pub fn show_slice(slice: Slice) -> String {
     let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
-    if slice.single { format!("[{}]", n(slice.start)) } else { format!("[{}:{}]", n(slice.start), n(slice.end)) }
+    if slice.single {
+        format!("[{}]", n(slice.start))
+    } else {
+        format!("[{}:{}]", n(slice.start), n(slice.end))
+    }
 }
 
 impl Vars {
@@ -48,7 +52,10 @@ impl Vars {
     /// The bytes a reference stands for.
     pub fn resolve(&self, var: &VarRef) -> Result<Vec<u8>, ScriptError> {
         let value = self.get(&var.name).ok_or_else(|| {
-            ScriptError::new(var.span.clone(), format!("${} is not set (set it with let, a capture or -D)", var.name))
+            ScriptError::new(
+                var.span.clone(),
+                format!("${} is not set (set it with let, a capture or -D)", var.name),
+            )
         })?;
         match var.slice {
             None => Ok(value.to_vec()),
@@ -70,17 +77,22 @@ impl Vars {
         for item in &template.items {
             self.build_item(item, &mut out, &mut extended_at)?;
         }
-        if let Some(end) = extended_at {
-            if out.len() == end + 1 {
-                let le = out[end];
-                out[end] = 0x00;
-                out.push(le);
-            }
+        if let Some(end) = extended_at
+            && out.len() == end + 1
+        {
+            let le = out[end];
+            out[end] = 0x00;
+            out.push(le);
         }
         Ok(out)
     }
 
-    fn build_item(&self, item: &Item, out: &mut Vec<u8>, extended_at: &mut Option<usize>) -> Result<(), ScriptError> {
+    fn build_item(
+        &self,
+        item: &Item,
+        out: &mut Vec<u8>,
+        extended_at: &mut Option<usize>,
+    ) -> Result<(), ScriptError> {
         match item {
             Item::Hex(b) | Item::Text(b) => out.extend_from_slice(b),
             Item::Var(v) => out.extend(self.resolve(v)?),
@@ -136,13 +148,16 @@ mod tests {
     fn lc_is_computed_short_or_extended() {
         let v = Vars::default();
         let head = Item::Hex(vec![0x00, 0xDA, 0x01, 0x00]);
-        assert_eq!(build(vec![head.clone(), data(vec![Item::Text(b"ab".to_vec())])], &v).unwrap(), [
-            0x00, 0xDA, 0x01, 0x00, 0x02, b'a', b'b'
-        ]);
-        assert_eq!(build(vec![head.clone(), data(vec![]), Item::Hex(vec![0x10])], &v).unwrap(), [
-            0x00, 0xDA, 0x01, 0x00, 0x10
-        ]);
-        let big = build(vec![head.clone(), data(vec![Item::Hex(vec![7; 300])]), Item::Hex(vec![0x00])], &v).unwrap();
+        assert_eq!(
+            build(vec![head.clone(), data(vec![Item::Text(b"ab".to_vec())])], &v).unwrap(),
+            [0x00, 0xDA, 0x01, 0x00, 0x02, b'a', b'b']
+        );
+        assert_eq!(
+            build(vec![head.clone(), data(vec![]), Item::Hex(vec![0x10])], &v).unwrap(),
+            [0x00, 0xDA, 0x01, 0x00, 0x10]
+        );
+        let big = build(vec![head.clone(), data(vec![Item::Hex(vec![7; 300])]), Item::Hex(vec![0x00])], &v)
+            .unwrap();
         assert_eq!(&big[4..7], &[0x00, 0x01, 0x2C]);
         assert_eq!(big.len(), 4 + 3 + 300 + 2, "Le widened to two bytes");
         assert_eq!(&big[big.len() - 2..], &[0x00, 0x00]);
@@ -165,7 +180,8 @@ mod tests {
         assert_eq!(build(vec![r(s(None, Some(5), false))], &v).unwrap(), [1, 2, 3, 4, 5]);
         let err = build(vec![r(s(Some(2), Some(9), false))], &v).unwrap_err();
         assert_eq!(err.message, "$r: byte range [2:9] is outside the 5 bytes there are");
-        let err = build(vec![Item::Var(VarRef { name: "nope".into(), slice: None, span: span() })], &v).unwrap_err();
+        let err = build(vec![Item::Var(VarRef { name: "nope".into(), slice: None, span: span() })], &v)
+            .unwrap_err();
         assert!(err.message.starts_with("$nope is not set"));
     }
 }

@@ -41,7 +41,7 @@ fn object(event: &str) -> Map<String, Value> {
 impl Output for JsonOutput<'_> {
     fn event(&mut self, event: &Event<'_>) -> io::Result<()> {
         let obj = match event {
-            Event::Line(_) => return Ok(()),
+            Event::Line(_) | Event::Unanswered { .. } => return Ok(()),
             Event::Session(s) => {
                 let mut o = object("session");
                 o.insert("reader".into(), json!(s.reader));
@@ -102,14 +102,15 @@ impl Output for JsonOutput<'_> {
                     }
                     o.insert("captures".into(), Value::Object(caps));
                 }
-                if a.tlv && !a.data.is_empty() {
-                    if let Ok(rows) = tlv_view::rows(&a.data) {
-                        let rows: Vec<Value> = rows
+                if a.tlv
+                    && !a.data.is_empty()
+                    && let Ok(rows) = tlv_view::rows(&a.data)
+                {
+                    let rows: Vec<Value> = rows
                             .iter()
                             .map(|r| json!({"depth": r.depth, "tag": r.tag, "name": r.name, "len": r.len, "value": r.value}))
                             .collect();
-                        o.insert("tlv".into(), Value::Array(rows));
-                    }
+                    o.insert("tlv".into(), Value::Array(rows));
                 }
                 o
             }

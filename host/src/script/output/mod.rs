@@ -92,7 +92,8 @@ pub struct ApduReport {
 impl ApduReport {
     /// Whether the expectation and every capture succeeded.
     pub fn ok(&self) -> bool {
-        self.check.as_ref().is_none_or(|c| c.failure.is_none()) && self.captures.iter().all(|c| c.value.is_ok())
+        self.check.as_ref().is_none_or(|c| c.failure.is_none())
+            && self.captures.iter().all(|c| c.value.is_ok())
     }
 }
 
@@ -101,7 +102,7 @@ impl ApduReport {
 pub struct Summary {
     /// Commands sent (logical, as written).
     pub apdus: usize,
-    /// Expectations checked.
+    /// Expectations and captures checked.
     pub checks: usize,
     /// Expectations or captures that failed.
     pub failed: usize,
@@ -128,6 +129,15 @@ pub enum Event<'a> {
         span: &'a Span,
         /// The text.
         text: &'a str,
+    },
+    /// A command that got no response (the transport failed); an `Error` follows.
+    Unanswered {
+        /// The statement.
+        span: &'a Span,
+        /// The command as scriptor prints it, for scriptor-dialect lines.
+        shown: Option<&'a str>,
+        /// The command as built.
+        command: &'a [u8],
     },
     /// A standalone `expect`.
     Check(&'a CheckReport),

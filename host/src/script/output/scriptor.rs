@@ -97,18 +97,23 @@ impl Output for ScriptorOutput<'_> {
                         Err(e) => writeln!(out, "#   (not BER-TLV: {e})")?,
                     }
                 }
+                if let Some(check) = &a.check
+                    && let Some(why) = &check.failure
+                {
+                    writeln!(out, "# FAILED {}: {why}", check.span)?;
+                }
                 for c in &a.captures {
                     match &c.value {
                         Ok(v) => writeln!(out, "# ${} = {}", c.name, spaced(v))?,
                         Err(e) => writeln!(out, "# FAILED {}: ${}: {e}", c.span, c.name)?,
                     }
                 }
-                if let Some(check) = &a.check {
-                    if let Some(why) = &check.failure {
-                        writeln!(out, "# FAILED {}: {why}", check.span)?;
-                    }
-                }
             }
+            // scriptor prints the command before sending it, so a failed send still shows it.
+            Event::Unanswered { shown, command, .. } => match shown {
+                Some(shown) => writeln!(out, "> {shown}")?,
+                None => writeln!(out, "> {}", spaced(command))?,
+            },
             Event::Echo { text, .. } => writeln!(out, "{text}")?,
             Event::Check(c) => match &c.failure {
                 None => writeln!(out, "# expect {}: ok", c.pattern)?,

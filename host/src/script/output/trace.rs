@@ -80,7 +80,9 @@ impl Output for TraceOutput<'_> {
             }
             Event::Line(_) => {}
             Event::Reset(r) => match &r.result {
-                Ok(atr) => writeln!(out, "-- RESET {:?}: ATR {} ({})", r.kind, packed(atr), duration(r.elapsed))?,
+                Ok(atr) => {
+                    writeln!(out, "-- RESET {:?}: ATR {} ({})", r.kind, packed(atr), duration(r.elapsed))?
+                }
                 Err(e) => writeln!(out, "!! {}: RESET {:?} failed: {e}", r.span, r.kind)?,
             },
             Event::Apdu(a) => {
@@ -108,25 +110,29 @@ impl Output for TraceOutput<'_> {
                         Err(e) => writeln!(out, "   (not BER-TLV: {e})")?,
                     }
                 }
-                for c in &a.captures {
-                    match &c.value {
-                        Ok(v) => writeln!(out, "   ${} = {}", c.name, packed(v))?,
-                        Err(e) => writeln!(out, "!! {}: ${}: {e}", c.span, c.name)?,
-                    }
-                }
                 if let Some(check) = &a.check {
                     match &check.failure {
                         None => writeln!(out, "   ok {}", check.pattern)?,
                         Some(why) => writeln!(out, "!! {}: {why}", check.span)?,
                     }
                 }
+                for c in &a.captures {
+                    match &c.value {
+                        Ok(v) => writeln!(out, "   ${} = {}", c.name, packed(v))?,
+                        Err(e) => writeln!(out, "!! {}: ${}: {e}", c.span, c.name)?,
+                    }
+                }
             }
+            Event::Unanswered { command, .. } => writeln!(out, ">> {}", split_command(command))?,
             Event::Echo { text, .. } => writeln!(out, "{text}")?,
             Event::Check(c) => match &c.failure {
                 None => writeln!(out, "   ok {}", c.pattern)?,
                 Some(why) => writeln!(out, "!! {}: {why}", c.span)?,
             },
-            Event::Error { .. } => {}
+            Event::Error { span, message, .. } => match span {
+                Some(span) => writeln!(out, "!! {span}: {message}")?,
+                None => writeln!(out, "!! {message}")?,
+            },
             Event::Summary(s) => writeln!(
                 out,
                 "# {} APDUs, {} checks, {} failed, exit {} ({})",

@@ -1,0 +1,158 @@
+//! Golden tests: every script in `tests/golden/` runs through the real `cardgate run` binary against
+//! its recorded card (`NAME.dump`, played back with `--replay`), and what it prints must equal the
+//! expected files beside it.
+//!
+//! Per case `NAME.script` (scriptor format) or `NAME.cg` (extended dialect):
+//! - `NAME.dump`: the card (optional: a script that fails to parse never reaches it);
+//! - `NAME.args`: extra arguments, whitespace-separated (optional);
+//! - `NAME.stdin`: when present, the script is fed on standard input instead of named;
+//! - `NAME.out`: expected stdout; `NAME.err`: expected stderr (optional); `NAME.exit`: expected exit
+//!   code (optional, default 0).
+//!
+//! Times vary from run to run, so `1.234ms`-style figures and `"t_us":N` are replaced by `T` before
+//! comparing. To rewrite the expected files after a deliberate change, run with `UPDATE_GOLDEN=1`
+//! and review the diff.
+
+// Test helpers outside #[test] functions: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Replaces timings (`12.345ms`, `1.234s`, `"t_us":17`) by `T`.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        // "t_us":<digits>
+        if text_at(&chars, i, "\"t_us\":") {
+            out.push_str("\"t_us\":T");
+            i += 7;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            continue;
+        }
+        // <digits>.<3 digits>ms|s, not preceded by a word character
+        if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_alphanumeric()) {
+            let mut j = i;
+            while j < chars.len() && chars[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j + 4 <= chars.len() && chars[j] == '.' && chars[j + 1..j + 4].iter().all(char::is_ascii_digit)
+            {
+                let k = j + 4;
+                if text_at(&chars, k, "ms") {
+                    out.push('T');
+                    i = k + 2;
+                    continue;
+                }
+                if text_at(&chars, k, "s") {
+                    out.push('T');
+                    i = k + 1;
+                    continue;
+                }
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+fn text_at(chars: &[char], i: usize, s: &str) -> bool {
+    s.chars().enumerate().all(|(k, c)| chars.get(i + k) == Some(&c))
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("script" | "cg")))
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// Runs one case; returns (stdout, stderr, exit code).
+pub fn run_case(script: &Path) -> (String, String, i32) {
+    let dir = golden_dir();
+    let stem = script.with_extension("");
+    let name = script.file_name().unwrap().to_str().unwrap();
+    let mut cmd = Command::cargo_bin("cardgate").unwrap();
+    cmd.current_dir(&dir).env_remove("CARDGATE_READER").env("RUST_LOG", "off").arg("run");
+    let dump = stem.with_extension("dump");
+    if dump.exists() {
+        cmd.arg("--replay").arg(dump.file_name().unwrap());
+    }
+    if let Ok(args) = std::fs::read_to_string(stem.with_extension("args")) {
+        cmd.args(args.split_whitespace());
+    }
+    if stem.with_extension("stdin").exists() {
+        cmd.write_stdin(std::fs::read(script).unwrap());
+    } else {
+        cmd.arg(name);
+    }
+    let out = cmd.output().unwrap();
+    (
+        normalize(&String::from_utf8_lossy(&out.stdout)),
+        normalize(&String::from_utf8_lossy(&out.stderr)),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn golden_scripts_print_what_is_expected() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut failures = Vec::new();
+    let cases = cases();
+    assert!(cases.len() >= 20, "the golden directory lost its cases: {}", cases.len());
+    for script in cases {
+        let stem = script.with_extension("");
+        let (stdout, stderr, code) = run_case(&script);
+        let out_file = stem.with_extension("out");
+        let err_file = stem.with_extension("err");
+        let exit_file = stem.with_extension("exit");
+        if update {
+            std::fs::write(&out_file, &stdout).unwrap();
+            if err_file.exists() || code != 0 {
+                std::fs::write(&err_file, &stderr).unwrap();
+            }
+            if code != 0 {
+                std::fs::write(&exit_file, format!("{code}\n")).unwrap();
+            } else {
+                let _ = std::fs::remove_file(&exit_file);
+            }
+            continue;
+        }
+        let name = script.file_name().unwrap().to_string_lossy().into_owned();
+        let expected = std::fs::read_to_string(&out_file).unwrap_or_else(|_| panic!("{name}: no .out file"));
+        if stdout != expected {
+            failures.push(format!("{name}: stdout differs\n--- expected\n{expected}--- got\n{stdout}"));
+        }
+        if let Ok(expected) = std::fs::read_to_string(&err_file)
+            && stderr != expected
+        {
+            failures.push(format!("{name}: stderr differs\n--- expected\n{expected}--- got\n{stderr}"));
+        }
+        let expected_code: i32 =
+            std::fs::read_to_string(&exit_file).map(|s| s.trim().parse().unwrap()).unwrap_or(0);
+        if code != expected_code {
+            failures.push(format!("{name}: exit code {code}, expected {expected_code}\nstderr:\n{stderr}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} golden case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+}
+
+#[test]
+fn normalize_replaces_only_timings() {
+    assert_eq!(normalize("<< 9000 (0.123ms) ok"), "<< 9000 (T) ok");
+    assert_eq!(normalize("took 12.345s, \"t_us\":1234}"), "took T, \"t_us\":T}");
+    assert_eq!(normalize("00 A4 1.5 v1.234ms"), "00 A4 1.5 v1.234ms");
+}
