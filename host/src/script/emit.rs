@@ -23,8 +23,9 @@
 //!   into the command they complete, since `cardgate run` follows up the same way;
 //! - `=> SW`: the status word the card answered, so a replay fails where the card disagrees;
 //! - captures and variables where a later command carries bytes the card sent earlier (8 bytes or
-//!   more, such as a challenge or a key handle): `-> $r3` on the response and `${r3[4:12]}` in the
-//!   command, so a replay against a card that answers differently sends what that card expects;
+//!   more, such as a challenge or a key handle): `-> $r3` on the third command's response and
+//!   `${r3[4:12]}` in a later command, so a replay against a card that answers differently sends
+//!   what that card expects;
 //! - each response's data as a comment (`#   <= ...`), for the reader;
 //! - resets, and the [`comment`](ScriptRecorder::comment)s and [`echo`](ScriptRecorder::echo)es the
 //!   flow adds to label its steps.
@@ -162,6 +163,15 @@ impl<T: Transport> ScriptRecorder<T> {
             pieces.push(found);
         }
 
+        // Variables are named after the command's number in the script: `$r2` is the second command's.
+        let mut numbers = vec![0; steps.len()];
+        let mut n = 0;
+        for (i, step) in steps.iter().enumerate() {
+            if step.is_some() {
+                n += 1;
+                numbers[i] = n;
+            }
+        }
         let mut out = String::from("#!cardgate\n");
         let _ = writeln!(
             out,
@@ -201,17 +211,18 @@ impl<T: Transport> ScriptRecorder<T> {
                             Piece::Bytes(b) => line.push_str(&spaced(b)),
                             Piece::Var { step, start, end } => {
                                 let whole = steps[*step].is_some_and(|s| *start == 0 && *end == s.data.len());
+                                let r = numbers[*step];
                                 if whole {
-                                    let _ = write!(line, "${{r{}}}", step + 1);
+                                    let _ = write!(line, "${{r{r}}}");
                                 } else {
-                                    let _ = write!(line, "${{r{}[{start}:{end}]}}", step + 1);
+                                    let _ = write!(line, "${{r{r}[{start}:{end}]}}");
                                 }
                             }
                         }
                     }
                     let _ = write!(line, " => {:04X}", step.sw);
                     if captured[i] {
-                        let _ = write!(line, " -> $r{}", i + 1);
+                        let _ = write!(line, " -> $r{}", numbers[i]);
                     }
                     let _ = writeln!(out, "{line}");
                     if !step.data.is_empty() {
