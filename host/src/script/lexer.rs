@@ -80,8 +80,8 @@ pub fn tokenize(line: &Logical) -> Result<Vec<Token>, ScriptError> {
     let err = |at: usize, msg: String| ScriptError::new(line.span_at(at), msg);
     while i < bytes.len() {
         let c = bytes[i];
-        if c == b' ' || c == b'\t' || c == b'\r' || c == b'\n' || c == 0x0B || c == 0x0C {
-            i += 1;
+        if let Some(ch) = text[i..].chars().next().filter(|ch| ch.is_whitespace()) {
+            i += ch.len_utf8();
             continue;
         }
         let start = i;
@@ -133,7 +133,8 @@ pub fn tokenize(line: &Logical) -> Result<Vec<Token>, ScriptError> {
                     }
                 }
                 if len == 0 {
-                    return Err(err(i, format!("unexpected character {:?}", &rest[..1])));
+                    let ch = rest.chars().next().unwrap_or(' ');
+                    return Err(err(i, format!("unexpected character {ch:?}")));
                 }
                 i += len;
                 tokens.push(Token { tok: Tok::Word(rest[..len].to_string()), start, end: i });

@@ -14,9 +14,9 @@ pub struct Vars {
 /// Takes `slice` of `bytes`, Python style: negative indices count from the end.
 pub fn apply_slice(bytes: &[u8], slice: Slice) -> Result<&[u8], String> {
     let len = bytes.len() as i64;
-    let resolve = |i: i64| if i < 0 { len + i } else { i };
+    let resolve = |i: i64| if i < 0 { len.saturating_add(i) } else { i };
     let start = resolve(slice.start.unwrap_or(0));
-    let end = if slice.single { start + 1 } else { slice.end.map_or(len, resolve) };
+    let end = if slice.single { start.saturating_add(1) } else { slice.end.map_or(len, resolve) };
     if start < 0 || end > len || start > end {
         return Err(format!("byte range {} is outside the {len} bytes there are", show_slice(slice)));
     }
