@@ -8,7 +8,7 @@
 //! use reader_bridge::Exchanger;
 //!
 //! # fn flow() -> Result<(), Box<dyn std::error::Error>> {
-//! let transport = reader_bridge::open(Some("emu:card.json"))?;
+//! let transport = reader_bridge::open(Some("emu:card.state"))?;
 //! let mut card = Exchanger::new(ScriptRecorder::new(transport));
 //! card.transport().comment("select the wallet");
 //! card.expect_ok(&[0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x00, 0x01, 0x00])?;
