@@ -197,3 +197,55 @@ fn the_script_is_written_whole_or_not_at_all() {
     let missing = dir.path().join("no/such/dir/flow.cg");
     assert!(rec.write_to(&missing).is_err());
 }
+
+/// The same, against the emulated card with the diagnostic applet: a flow recorded on one card
+/// replays on a fresh one, and leaves it in the same state.
+#[test]
+fn an_emitted_script_replays_on_a_fresh_emulated_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = |name: &str| {
+        let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("cardgate"))
+            .current_dir(dir.path())
+            .args(["card", "init", name])
+            .output()
+            .unwrap()
+            .status;
+        assert!(status.success());
+    };
+    init("a.state");
+    init("b.state");
+    let diag = [0xF0, 0x43, 0x41, 0x52, 0x44, 0x47, 0x41, 0x54, 0x45, 0x01];
+    {
+        let card = reader_bridge::emu::EmuTransport::open(&dir.path().join("a.state")).unwrap();
+        let mut ex = Exchanger::new(ScriptRecorder::new(card));
+        ex.transport().echo("select the diagnostic applet");
+        let mut select = vec![0x00, 0xA4, 0x04, 0x00, 0x0A];
+        select.extend(diag);
+        select.push(0x00);
+        ex.expect_ok(&select).unwrap();
+        ex.expect_ok(&[0x00, 0x20, 0x00, 0x81, 0x04, b'1', b'2', b'3', b'4']).unwrap();
+        for _ in 0..2 {
+            ex.expect_ok(&[0x80, 0x22, 0x00, 0x00, 0x00]).unwrap();
+        }
+        assert_eq!(ex.expect_ok(&[0x80, 0x12, 0x01, 0x2C, 0x00]).unwrap().len(), 300);
+        let script = ex.transport().script();
+        std::fs::write(dir.path().join("flow.cg"), &script).unwrap();
+        assert!(script.contains("80 12 01 2C 00 => 9000\n"), "GET RESPONSE rounds folded:\n{script}");
+    }
+    assert_cmd::Command::cargo_bin("cardgate")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("CARDGATE_READER")
+        .args(["run", "-r", "emu:b.state", "flow.cg"])
+        .assert()
+        .success();
+    // Both cards' counters say 2.
+    for state in ["a.state", "b.state"] {
+        let mut card = reader_bridge::emu::EmuTransport::open(&dir.path().join(state)).unwrap();
+        assert_eq!(
+            card.transmit(&[0x80, 0x20, 0x00, 0x00, 0x04]).unwrap(),
+            [0, 0, 0, 2, 0x90, 0x00],
+            "{state}"
+        );
+    }
+}

@@ -9,9 +9,13 @@
 //! - `NAME.out`: expected stdout; `NAME.err`: expected stderr (optional); `NAME.exit`: expected exit
 //!   code (optional, default 0).
 //!
+//! `tests/golden/emu/` holds scripts for the emulated card: each runs against a fresh card made by
+//! `cardgate card init` (the diagnostic applet, PIN 1234), in-process with `-r emu:card.state`. The
+//! workspace's vpcd interop tests run the same scripts through pcscd and compare with the same files.
+//!
 //! Times vary from run to run, so `1.234ms`-style figures and `"t_us":N` are replaced by `T` before
-//! comparing. To rewrite the expected files after a deliberate change, run with `UPDATE_GOLDEN=1`
-//! and review the diff.
+//! comparing, and the reader's name in the trace's first line by `READER`. To rewrite the expected
+//! files after a deliberate change, run with `UPDATE_GOLDEN=1` and review the diff.
 
 // Test helpers outside #[test] functions: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -24,8 +28,14 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-/// Replaces timings (`12.345ms`, `1.234s`, `"t_us":17`) by `T`.
+/// Replaces timings (`12.345ms`, `1.234s`, `"t_us":17`) by `T`, and the reader in the trace's
+/// session line (`# reader NAME, T=1, ...`) by `READER`.
 pub fn normalize(text: &str) -> String {
+    let text = match text.strip_prefix("# reader ").and_then(|rest| rest.split_once(", ")) {
+        Some((_, rest)) => format!("# reader READER, {rest}"),
+        None => text.to_string(),
+    };
+    let text = text.as_str();
     let mut out = String::with_capacity(text.len());
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
@@ -70,8 +80,8 @@ fn text_at(chars: &[char], i: usize, s: &str) -> bool {
     s.chars().enumerate().all(|(k, c)| chars.get(i + k) == Some(&c))
 }
 
-fn cases() -> Vec<PathBuf> {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+fn cases(dir: &Path) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("script" | "cg")))
@@ -80,7 +90,13 @@ fn cases() -> Vec<PathBuf> {
     cases
 }
 
-/// Runs one case; returns (stdout, stderr, exit code).
+fn args_of(stem: &Path) -> Vec<String> {
+    std::fs::read_to_string(stem.with_extension("args"))
+        .map(|a| a.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Runs one case against its recorded card; returns (stdout, stderr, exit code).
 pub fn run_case(script: &Path) -> (String, String, i32) {
     let dir = golden_dir();
     let stem = script.with_extension("");
@@ -91,9 +107,7 @@ pub fn run_case(script: &Path) -> (String, String, i32) {
     if dump.exists() {
         cmd.arg("--replay").arg(dump.file_name().unwrap());
     }
-    if let Ok(args) = std::fs::read_to_string(stem.with_extension("args")) {
-        cmd.args(args.split_whitespace());
-    }
+    cmd.args(args_of(&stem));
     if stem.with_extension("stdin").exists() {
         cmd.write_stdin(std::fs::read(script).unwrap());
     } else {
@@ -107,15 +121,41 @@ pub fn run_case(script: &Path) -> (String, String, i32) {
     )
 }
 
-#[test]
-fn golden_scripts_print_what_is_expected() {
+/// Runs one emulated-card case against a fresh card in a temporary directory.
+pub fn run_emu_case(script: &Path) -> (String, String, i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let name = script.file_name().unwrap().to_str().unwrap();
+    std::fs::copy(script, dir.path().join(name)).unwrap();
+    let init = Command::cargo_bin("cardgate")
+        .unwrap()
+        .current_dir(&dir)
+        .args(["card", "init", "card.state"])
+        .output();
+    assert!(init.unwrap().status.success(), "cardgate card init failed");
+    let out = Command::cargo_bin("cardgate")
+        .unwrap()
+        .current_dir(&dir)
+        .env_remove("CARDGATE_READER")
+        .env("RUST_LOG", "off")
+        .args(["run", "-r", "emu:card.state"])
+        .args(args_of(&script.with_extension("")))
+        .arg(name)
+        .output()
+        .unwrap();
+    (
+        normalize(&String::from_utf8_lossy(&out.stdout)),
+        normalize(&String::from_utf8_lossy(&out.stderr)),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+/// Compares (or with `UPDATE_GOLDEN`, rewrites) the expected files of each case.
+fn check(cases: Vec<PathBuf>, run: fn(&Path) -> (String, String, i32)) {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
-    let cases = cases();
-    assert!(cases.len() >= 20, "the golden directory lost its cases: {}", cases.len());
     for script in cases {
         let stem = script.with_extension("");
-        let (stdout, stderr, code) = run_case(&script);
+        let (stdout, stderr, code) = run(&script);
         let out_file = stem.with_extension("out");
         let err_file = stem.with_extension("err");
         let exit_file = stem.with_extension("exit");
@@ -136,10 +176,10 @@ fn golden_scripts_print_what_is_expected() {
         if stdout != expected {
             failures.push(format!("{name}: stdout differs\n--- expected\n{expected}--- got\n{stdout}"));
         }
-        if let Ok(expected) = std::fs::read_to_string(&err_file)
-            && stderr != expected
-        {
-            failures.push(format!("{name}: stderr differs\n--- expected\n{expected}--- got\n{stderr}"));
+        if let Ok(expected) = std::fs::read_to_string(&err_file) {
+            if stderr != expected {
+                failures.push(format!("{name}: stderr differs\n--- expected\n{expected}--- got\n{stderr}"));
+            }
         }
         let expected_code: i32 =
             std::fs::read_to_string(&exit_file).map(|s| s.trim().parse().unwrap()).unwrap_or(0);
@@ -151,8 +191,23 @@ fn golden_scripts_print_what_is_expected() {
 }
 
 #[test]
+fn golden_scripts_print_what_is_expected() {
+    let cases = cases(&golden_dir());
+    assert!(cases.len() >= 20, "the golden directory lost its cases: {}", cases.len());
+    check(cases, run_case);
+}
+
+#[test]
+fn golden_scripts_against_the_emulated_card() {
+    let cases = cases(&golden_dir().join("emu"));
+    assert!(cases.len() >= 2, "the emulated-card golden cases are missing");
+    check(cases, run_emu_case);
+}
+
+#[test]
 fn normalize_replaces_only_timings() {
     assert_eq!(normalize("<< 9000 (0.123ms) ok"), "<< 9000 (T) ok");
     assert_eq!(normalize("took 12.345s, \"t_us\":1234}"), "took T, \"t_us\":T}");
     assert_eq!(normalize("00 A4 1.5 v1.234ms"), "00 A4 1.5 v1.234ms");
+    assert_eq!(normalize("# reader emu:card.state, T=1, ATR 3B\n"), "# reader READER, T=1, ATR 3B\n");
 }
