@@ -176,10 +176,10 @@ fn check(cases: Vec<PathBuf>, run: fn(&Path) -> (String, String, i32)) {
         if stdout != expected {
             failures.push(format!("{name}: stdout differs\n--- expected\n{expected}--- got\n{stdout}"));
         }
-        if let Ok(expected) = std::fs::read_to_string(&err_file) {
-            if stderr != expected {
-                failures.push(format!("{name}: stderr differs\n--- expected\n{expected}--- got\n{stderr}"));
-            }
+        if let Ok(expected) = std::fs::read_to_string(&err_file)
+            && stderr != expected
+        {
+            failures.push(format!("{name}: stderr differs\n--- expected\n{expected}--- got\n{stderr}"));
         }
         let expected_code: i32 =
             std::fs::read_to_string(&exit_file).map(|s| s.trim().parse().unwrap()).unwrap_or(0);
