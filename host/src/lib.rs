@@ -6,7 +6,7 @@
 //! - [`payment`]: offline credit payment (QR payload, merchant store, settlement, the issuer server's
 //!   payment area);
 //! - [`serve`]: `cardgate card serve`, an emulated card behind vpcd;
-//! - [`server`]: `cardgate server`, the composition of the areas' routes.
+//! - [`server`]: `cardgate server`, the composition of the areas' routes;
 //! - [`script`]: scripted APDU sessions (scriptor's format and the extended dialect), and the
 //!   recorder that turns any session into a script;
 //! - [`tlv_view`], [`emv_tags`]: BER-TLV shown as a tree with EMV tag names;

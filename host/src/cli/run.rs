@@ -9,7 +9,10 @@ use cardgate::script::ast::{Dialect, Stmt};
 use cardgate::script::engine::{EXIT_CARD, EXIT_SCRIPT};
 use cardgate::script::output::{self, Format, Output};
 use cardgate::script::{Engine, Options, Parser, ScriptError, extended, parse_file};
+
+use super::apdu::ProtocolArg;
 use reader_bridge::Transport;
+use reader_bridge::pcsc::{PcscOptions, Protocol, Share};
 use reader_bridge::record::Recorder;
 use reader_bridge::replay::ReplayTransport;
 
@@ -19,6 +22,12 @@ pub struct Args {
     /// Reader: `emu:PATH`, `replay:FILE`, a PC/SC reader name, a substring of one, or an index.
     #[arg(short, long, env = "CARDGATE_READER")]
     pub reader: Option<String>,
+    /// Transmission protocol (PC/SC readers), as scriptor's -p.
+    #[arg(short, long, value_enum, default_value_t = ProtocolArg::Any)]
+    pub protocol: ProtocolArg,
+    /// Hold the card exclusively (PC/SC readers).
+    #[arg(long)]
+    pub exclusive: bool,
     /// Play a recorded session (from --record) back as the card: no reader needed.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
@@ -124,6 +133,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => format!("replay:{}", path.display()),
         None => args.reader.clone().unwrap_or_default(),
     };
+    let pcsc_options = PcscOptions {
+        share: if args.exclusive { Share::Exclusive } else { Share::Shared },
+        protocol: match args.protocol {
+            ProtocolArg::Any => Protocol::Any,
+            ProtocolArg::T0 => Protocol::T0,
+            ProtocolArg::T1 => Protocol::T1,
+        },
+    };
+    if format == Format::Scriptor {
+        match args.protocol {
+            ProtocolArg::Any => {}
+            ProtocolArg::T0 => eprintln!("Trying T=0 protocol"),
+            ProtocolArg::T1 => eprintln!("Trying T=1 protocol"),
+        }
+    }
     let transport: Box<dyn Transport> = match &args.replay {
         Some(path) => match ReplayTransport::open(path) {
             Ok(t) => Box::new(t),
@@ -132,7 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_CARD));
             }
         },
-        None => match reader_bridge::open(args.reader.as_deref()) {
+        None => match reader_bridge::open_with(args.reader.as_deref(), pcsc_options) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("cardgate: {e}");
