@@ -49,3 +49,10 @@ target/release/vpcd-bench "$n" | tee "$out/bridge.txt"
 echo
 echo "== offline credit payment =="
 cargo bench -q -p cardgate --bench payment 2>/dev/null | tee "$out/payment.txt"
+# --- Scripted sessions (BENCHMARKS.md, "Scripted sessions") ---------------------------------------
+# The same scriptor-format script run by scriptor and by `cardgate run` against one served card,
+# interleaved; plus cardgate in-process and replaying. Takes the vpcd lock itself.
+echo
+echo "== scripted sessions: scriptor vs cardgate run =="
+SCRIPT_BENCH_N=$([ -n "${BENCH_QUICK:-}" ] && echo 500 || echo "${SCRIPT_BENCH_N:-2000}") \
+  scripts/bench/scripts.sh | tee "$out/scripts.txt"

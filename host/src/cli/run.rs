@@ -174,7 +174,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let stdout = io::stdout();
-    let mut printer = output::printer(format, Box::new(stdout.lock()));
+    // Buffered, and flushed by the printer after every event: one write per event, not per line.
+    let mut printer = output::printer(format, Box::new(BufWriter::new(stdout.lock())));
     let opts = Options { keep_going: args.keep_going, tlv: args.tlv, timing: args.timing };
     let session = Session { inputs, defines, stdin: &mut stdin, first_stdin_line, format };
 

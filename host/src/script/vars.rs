@@ -36,7 +36,12 @@ pub fn show_slice(slice: Slice) -> String {
 impl Vars {
     /// Sets a variable.
     pub fn set(&mut self, name: &str, value: Vec<u8>) {
-        self.map.insert(name.to_string(), value);
+        match self.map.get_mut(name) {
+            Some(slot) => *slot = value,
+            None => {
+                self.map.insert(name.to_string(), value);
+            }
+        }
     }
 
     /// A variable's value.
