@@ -112,8 +112,10 @@ impl Transport for ChallengeCard {
 
 /// The flow: what an issuance step would do, through an [`Exchanger`] with default options.
 fn flow(card: ChallengeCard) -> (String, ChallengeCard) {
-    let mut ex = Exchanger::new(ScriptRecorder::new(card));
-    ex.transport().comment("select, then prove we saw the challenge");
+    let recorder = ScriptRecorder::new(card);
+    let log = recorder.log();
+    let mut ex = Exchanger::new(recorder);
+    log.comment("select, then prove we saw the challenge");
     ex.transport().echo("selecting \"the\" applet");
     ex.expect_ok(&[0x00, 0xA4, 0x04, 0x00, 0x05, 0xF0, 1, 2, 3, 4, 0x00]).unwrap();
     let challenge = ex.expect_ok(&[0x00, 0x84, 0x00, 0x00, 0x08]).unwrap();
@@ -129,9 +131,10 @@ fn flow(card: ChallengeCard) -> (String, ChallengeCard) {
     ex.options = ExchangeOptions::default();
     ex.transport().reset(ResetKind::Warm).unwrap();
     assert_eq!(ex.exchange(&[0x80, 0x22, 0x00, 0x00, 0x04]).unwrap().sw, 0x6982, "reset forgets the auth");
+    // The handle and the recorder see the same script.
     let recorder = ex.into_inner();
-    let script = recorder.script();
-    (script, recorder.into_inner())
+    assert_eq!(log.script(), recorder.script());
+    (log.script(), recorder.into_inner())
 }
 
 fn replay(script: &str, card: ChallengeCard) -> (u8, ChallengeCard, Collect) {

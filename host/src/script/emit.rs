@@ -1,19 +1,22 @@
 //! `--emit-script`: turn whatever a flow sends to a card into an extended-dialect script that
 //! `cardgate run` replays with the same result.
 //!
-//! Wrap the transport a flow uses in a [`ScriptRecorder`], run the flow, then write the script:
+//! Wrap the transport a flow uses in a [`ScriptRecorder`], keep its [`ScriptLog`] handle, hand the
+//! recorder to the flow (anything that takes a `T: Transport`, such as an [`reader_bridge::Exchanger`]
+//! or a wallet that keeps its transport), run the flow, then write the script from the handle:
 //!
 //! ```no_run
 //! use cardgate::script::ScriptRecorder;
 //! use reader_bridge::Exchanger;
 //!
 //! # fn flow() -> Result<(), Box<dyn std::error::Error>> {
-//! let transport = reader_bridge::open(Some("emu:card.state"))?;
-//! let mut card = Exchanger::new(ScriptRecorder::new(transport));
-//! card.transport().comment("select the wallet");
+//! let recorder = ScriptRecorder::new(reader_bridge::open(Some("emu:card.state"))?);
+//! let script = recorder.log();
+//! let mut card = Exchanger::new(recorder);
+//! script.echo("select the wallet");
 //! card.expect_ok(&[0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x00, 0x01, 0x00])?;
 //! // ... the rest of the flow, through `card` ...
-//! card.transport().write_to(std::path::Path::new("issue.cg"))?;
+//! script.write_to(std::path::Path::new("issue.cg"))?;
 //! # Ok(()) }
 //! ```
 //!
@@ -38,6 +41,7 @@
 use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use reader_bridge::transport::split_sw;
 use reader_bridge::{Protocol, ResetKind, Transport, TransportError};
@@ -73,7 +77,51 @@ enum Entry {
 #[derive(Debug)]
 pub struct ScriptRecorder<T> {
     inner: T,
-    entries: Vec<Entry>,
+    log: ScriptLog,
+}
+
+/// The script a [`ScriptRecorder`] is writing, as a handle that stays usable after the recorder
+/// moved into code that keeps it (a wallet holding its transport, an [`reader_bridge::Exchanger`]):
+/// take it with [`ScriptRecorder::log`] before handing the recorder over, and write the script
+/// from it at the end. Clones share the same script.
+#[derive(Debug, Clone, Default)]
+pub struct ScriptLog {
+    entries: Arc<Mutex<Vec<Entry>>>,
+}
+
+impl ScriptLog {
+    fn with<R>(&self, f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
+        // A panic while holding the lock leaves whole entries behind: the data stays usable.
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut entries)
+    }
+
+    /// Adds `# text` to the script (one comment line per line of text).
+    pub fn comment(&self, text: &str) {
+        self.with(|e| e.push(Entry::Comment(text.to_string())));
+    }
+
+    /// Adds `echo "text"`: the replay prints it when it gets there.
+    pub fn echo(&self, text: &str) {
+        self.with(|e| e.push(Entry::Echo(text.to_string())));
+    }
+
+    /// The script so far.
+    pub fn script(&self) -> String {
+        self.with(|e| render(e))
+    }
+
+    /// Writes the script to `path`, through a temporary file renamed into place, so a failure never
+    /// leaves half a script.
+    pub fn write_to(&self, path: &Path) -> io::Result<()> {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, self.script())?;
+        std::fs::rename(&tmp, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
 }
 
 /// Where a command's data field is (ISO 7816-3 §12.1.3): `(start, end)` byte offsets.
@@ -113,17 +161,22 @@ fn quote(text: &str) -> String {
 impl<T: Transport> ScriptRecorder<T> {
     /// Starts recording what goes through `inner`.
     pub fn new(inner: T) -> Self {
-        Self { inner, entries: Vec::new() }
+        Self { inner, log: ScriptLog::default() }
+    }
+
+    /// A handle on the script being written (see [`ScriptLog`]).
+    pub fn log(&self) -> ScriptLog {
+        self.log.clone()
     }
 
     /// Adds `# text` to the script (one comment line per line of text).
     pub fn comment(&mut self, text: &str) {
-        self.entries.push(Entry::Comment(text.to_string()));
+        self.log.comment(text);
     }
 
     /// Adds `echo "text"`: the replay prints it when it gets there.
     pub fn echo(&mut self, text: &str) {
-        self.entries.push(Entry::Echo(text.to_string()));
+        self.log.echo(text);
     }
 
     /// The wrapped transport.
@@ -138,116 +191,113 @@ impl<T: Transport> ScriptRecorder<T> {
 
     /// The script so far.
     pub fn script(&self) -> String {
-        let steps: Vec<Option<&Step>> = self
-            .entries
-            .iter()
-            .map(|e| match e {
-                Entry::Command(s) => Some(s),
-                _ => None,
-            })
-            .collect();
-        // Which steps later commands take bytes from, and each command's pieces.
-        let mut captured = vec![false; steps.len()];
-        let mut pieces: Vec<Vec<Piece>> = Vec::with_capacity(steps.len());
-        for (i, step) in steps.iter().enumerate() {
-            let Some(step) = step else {
-                pieces.push(Vec::new());
-                continue;
-            };
-            let found = find_reuse(&step.command, &steps[..i]);
-            for p in &found {
-                if let Piece::Var { step, .. } = p {
-                    captured[*step] = true;
-                }
-            }
-            pieces.push(found);
-        }
+        self.log.script()
+    }
 
-        // Variables are named after the command's number in the script: `$r2` is the second command's.
-        let mut numbers = vec![0; steps.len()];
-        let mut n = 0;
-        for (i, step) in steps.iter().enumerate() {
-            if step.is_some() {
-                n += 1;
-                numbers[i] = n;
+    /// Writes the script to `path` (see [`ScriptLog::write_to`]).
+    pub fn write_to(&self, path: &Path) -> io::Result<()> {
+        self.log.write_to(path)
+    }
+}
+
+/// Renders the entries as an extended-dialect script.
+fn render(entries: &[Entry]) -> String {
+    let steps: Vec<Option<&Step>> = entries
+        .iter()
+        .map(|e| match e {
+            Entry::Command(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    // Which steps later commands take bytes from, and each command's pieces.
+    let mut captured = vec![false; steps.len()];
+    let mut pieces: Vec<Vec<Piece>> = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        let Some(step) = step else {
+            pieces.push(Vec::new());
+            continue;
+        };
+        let found = find_reuse(&step.command, &steps[..i]);
+        for p in &found {
+            if let Piece::Var { step, .. } = p {
+                captured[*step] = true;
             }
         }
-        let mut out = String::from("#!cardgate\n");
-        let _ = writeln!(
-            out,
-            "# Recorded by cardgate {}; replay with: cardgate run -r READER FILE",
-            env!("CARGO_PKG_VERSION")
-        );
-        for (i, entry) in self.entries.iter().enumerate() {
-            match entry {
-                Entry::Comment(text) => {
-                    for line in text.lines() {
-                        let _ = writeln!(out, "# {line}");
+        pieces.push(found);
+    }
+
+    // Variables are named after the command's number in the script: `$r2` is the second command's.
+    let mut numbers = vec![0; steps.len()];
+    let mut n = 0;
+    for (i, step) in steps.iter().enumerate() {
+        if step.is_some() {
+            n += 1;
+            numbers[i] = n;
+        }
+    }
+    let mut out = String::from("#!cardgate\n");
+    let _ = writeln!(
+        out,
+        "# Recorded by cardgate {}; replay with: cardgate run -r READER FILE",
+        env!("CARGO_PKG_VERSION")
+    );
+    for (i, entry) in entries.iter().enumerate() {
+        match entry {
+            Entry::Comment(text) => {
+                for line in text.lines() {
+                    let _ = writeln!(out, "# {line}");
+                }
+            }
+            Entry::Echo(text) => {
+                for line in text.lines() {
+                    let _ = writeln!(out, "echo {}", quote(line));
+                }
+            }
+            Entry::Reset(kind) => {
+                let _ = writeln!(out, "reset {}", if *kind == ResetKind::Cold { "cold" } else { "warm" });
+            }
+            Entry::Failed(cmd, why) => {
+                let _ = writeln!(out, "# not sent ({why}): {}", packed(cmd));
+            }
+            Entry::Command(step) => {
+                // A 61xx/6Cxx the flow did not follow up: replay it without following up either.
+                let raw = matches!(step.sw >> 8, 0x61 | 0x6C);
+                if raw {
+                    out.push_str("getresponse off\nfixle off\n");
+                }
+                let mut line = String::new();
+                for p in &pieces[i] {
+                    if !line.is_empty() {
+                        line.push(' ');
                     }
-                }
-                Entry::Echo(text) => {
-                    for line in text.lines() {
-                        let _ = writeln!(out, "echo {}", quote(line));
-                    }
-                }
-                Entry::Reset(kind) => {
-                    let _ = writeln!(out, "reset {}", if *kind == ResetKind::Cold { "cold" } else { "warm" });
-                }
-                Entry::Failed(cmd, why) => {
-                    let _ = writeln!(out, "# not sent ({why}): {}", packed(cmd));
-                }
-                Entry::Command(step) => {
-                    // A 61xx/6Cxx the flow did not follow up: replay it without following up either.
-                    let raw = matches!(step.sw >> 8, 0x61 | 0x6C);
-                    if raw {
-                        out.push_str("getresponse off\nfixle off\n");
-                    }
-                    let mut line = String::new();
-                    for p in &pieces[i] {
-                        if !line.is_empty() {
-                            line.push(' ');
-                        }
-                        match p {
-                            Piece::Bytes(b) => line.push_str(&spaced(b)),
-                            Piece::Var { step, start, end } => {
-                                let whole = steps[*step].is_some_and(|s| *start == 0 && *end == s.data.len());
-                                let r = numbers[*step];
-                                if whole {
-                                    let _ = write!(line, "${{r{r}}}");
-                                } else {
-                                    let _ = write!(line, "${{r{r}[{start}:{end}]}}");
-                                }
+                    match p {
+                        Piece::Bytes(b) => line.push_str(&spaced(b)),
+                        Piece::Var { step, start, end } => {
+                            let whole = steps[*step].is_some_and(|s| *start == 0 && *end == s.data.len());
+                            let r = numbers[*step];
+                            if whole {
+                                let _ = write!(line, "${{r{r}}}");
+                            } else {
+                                let _ = write!(line, "${{r{r}[{start}:{end}]}}");
                             }
                         }
                     }
-                    let _ = write!(line, " => {:04X}", step.sw);
-                    if captured[i] {
-                        let _ = write!(line, " -> $r{}", numbers[i]);
-                    }
-                    let _ = writeln!(out, "{line}");
-                    if !step.data.is_empty() {
-                        let _ = writeln!(out, "#   <= {}", packed(&step.data));
-                    }
-                    if raw {
-                        out.push_str("getresponse on\nfixle on\n");
-                    }
+                }
+                let _ = write!(line, " => {:04X}", step.sw);
+                if captured[i] {
+                    let _ = write!(line, " -> $r{}", numbers[i]);
+                }
+                let _ = writeln!(out, "{line}");
+                if !step.data.is_empty() {
+                    let _ = writeln!(out, "#   <= {}", packed(&step.data));
+                }
+                if raw {
+                    out.push_str("getresponse on\nfixle on\n");
                 }
             }
         }
-        out
     }
-
-    /// Writes the script to `path`, through a temporary file renamed into place, so a failure never
-    /// leaves half a script.
-    pub fn write_to(&self, path: &Path) -> io::Result<()> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, self.script())?;
-        std::fs::rename(&tmp, path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
-    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,7 +361,7 @@ impl<T: Transport> Transport for ScriptRecorder<T> {
         let response = match self.inner.transmit(command) {
             Ok(r) => r,
             Err(e) => {
-                self.entries.push(Entry::Failed(command.to_vec(), e.to_string()));
+                self.log.with(|entries| entries.push(Entry::Failed(command.to_vec(), e.to_string())));
                 return Err(e);
             }
         };
@@ -319,43 +369,48 @@ impl<T: Transport> Transport for ScriptRecorder<T> {
             return Ok(response);
         }
         let (body, sw) = split_sw(&response);
-        if let Some(Entry::Command(step)) = self.entries.last_mut() {
-            let [sw1, sw2] = step.sw.to_be_bytes();
-            // ISO 7816-4 §7.6.1: GET RESPONSE after 61xx continues the same response.
-            let more = sw1 == 0x61 && is_get_response(command);
-            // ISO 7816-4 §5.6: after 6Cxx the same command comes again with Le = SW2.
-            let retry = sw1 == 0x6C
-                && command.len() >= 5
-                && command[..4] == step.last_sent[..4.min(step.last_sent.len())]
-                && command.last() == Some(&sw2);
-            if more || retry {
-                if retry {
-                    step.data.clear();
-                }
-                step.data.extend_from_slice(body);
-                step.sw = sw;
-                step.last_sent = command.to_vec();
-                return Ok(response);
-            }
-        }
-        self.entries.push(Entry::Command(Step {
-            command: command.to_vec(),
-            last_sent: command.to_vec(),
-            data: body.to_vec(),
-            sw,
-        }));
+        self.log.with(|entries| record(entries, command, body, sw));
         Ok(response)
     }
 
     fn reset(&mut self, kind: ResetKind) -> Result<Vec<u8>, TransportError> {
         let atr = self.inner.reset(kind)?;
-        self.entries.push(Entry::Reset(kind));
+        self.log.with(|e| e.push(Entry::Reset(kind)));
         Ok(atr)
     }
 
     fn protocol(&self) -> Option<Protocol> {
         self.inner.protocol()
     }
+}
+
+/// Adds one physical exchange: folded into the last command when it follows it up, new otherwise.
+fn record(entries: &mut Vec<Entry>, command: &[u8], body: &[u8], sw: u16) {
+    if let Some(Entry::Command(step)) = entries.last_mut() {
+        let [sw1, sw2] = step.sw.to_be_bytes();
+        // ISO 7816-4 §7.6.1: GET RESPONSE after 61xx continues the same response.
+        let more = sw1 == 0x61 && is_get_response(command);
+        // ISO 7816-4 §5.6: after 6Cxx the same command comes again with Le = SW2.
+        let retry = sw1 == 0x6C
+            && command.len() >= 5
+            && command[..4] == step.last_sent[..4.min(step.last_sent.len())]
+            && command.last() == Some(&sw2);
+        if more || retry {
+            if retry {
+                step.data.clear();
+            }
+            step.data.extend_from_slice(body);
+            step.sw = sw;
+            step.last_sent = command.to_vec();
+            return;
+        }
+    }
+    entries.push(Entry::Command(Step {
+        command: command.to_vec(),
+        last_sent: command.to_vec(),
+        data: body.to_vec(),
+        sw,
+    }));
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub mod scriptor;
 pub mod source;
 pub mod vars;
 
-pub use emit::ScriptRecorder;
+pub use emit::{ScriptLog, ScriptRecorder};
 pub use engine::{Engine, Options, Stop};
 pub use parse::{Parser, Script, parse_file, parse_str};
 pub use source::{ScriptError, Span};
