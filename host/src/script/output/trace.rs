@@ -133,15 +133,19 @@ impl Output for TraceOutput<'_> {
                 Some(span) => writeln!(out, "!! {span}: {message}")?,
                 None => writeln!(out, "!! {message}")?,
             },
-            Event::Summary(s) => writeln!(
-                out,
-                "# {} APDUs, {} checks, {} failed, exit {} ({})",
-                s.apdus,
-                s.checks,
-                s.failed,
-                s.exit,
-                duration(s.elapsed)
-            )?,
+            Event::Summary(s) => {
+                let plural =
+                    |n: usize, word: &str| if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") };
+                writeln!(
+                    out,
+                    "# {}, {}, {} failed, exit {} ({})",
+                    plural(s.apdus, "APDU"),
+                    plural(s.checks, "check"),
+                    s.failed,
+                    s.exit,
+                    duration(s.elapsed)
+                )?
+            }
         }
         out.flush()
     }
