@@ -263,6 +263,8 @@ pub struct Context<'a> {
     pub(crate) channel: u8,
     pub(crate) session: &'a mut Session,
     pub(crate) reset_ram: &'a mut Transient,
+    /// The services every applet on the card declares (for the policy administration applet).
+    pub(crate) services: &'a [(Aid, Service)],
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -288,6 +290,20 @@ impl<'a> Context<'a> {
 
     fn key(&self, id: u16) -> ObjectKey {
         ObjectKey { owner: self.owner, id }
+    }
+
+    /// The services every applet on the card declares: what a policy may bind. Only the
+    /// applets built into this crate see it (the policy administration applet checks a new policy
+    /// against it).
+    pub(crate) fn card_services(&self) -> &[(Aid, Service)] {
+        self.services
+    }
+
+    /// The runtime's own persistent objects (owner [`SYSTEM`](crate::store::SYSTEM)): the policy
+    /// and its counters. Only for the applets built into this crate; writes take part in the open
+    /// transaction like the applet's own.
+    pub(crate) fn system(&mut self) -> crate::gate::hook::SystemMemory<'_> {
+        crate::gate::hook::SystemMemory { store: self.store }
     }
 
     // --- persistent memory -------------------------------------------------------------------

@@ -29,6 +29,11 @@ pub const PIN_MAX: usize = 8;
 pub const NEW_PIN_MIN: usize = 4;
 /// Most tries a PIN can have (the count must fit in the low nibble of `63Cx`).
 pub const MAX_TRIES: u8 = 15;
+/// The validation slot of an applet's **cardholder PIN**: the PIN a policy's CVM limit asks for
+/// (`amount.cvm_limit`). An applet whose services can be gated by amount keeps its cardholder PIN
+/// in this slot; the gate reads it from the channel's security state
+/// ([`ServiceCall::cardholder_verified`](crate::ServiceCall::cardholder_verified)).
+pub const CARDHOLDER_SLOT: u8 = 0;
 
 /// A PIN kept in one of its applet's persistent objects: tries left, try limit, length, value.
 ///

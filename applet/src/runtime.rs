@@ -24,6 +24,7 @@ use crate::apdu::{CHANNELS, Command, MAX_COMMAND_DATA, MAX_RESPONSE_DATA};
 use crate::applet::{Applet, AppletClass, Catalog, Context, Service, Session, Transient};
 use crate::atr::{self, Atr};
 use crate::gate::hook::{ServiceCall, ServiceGate, SystemMemory, Verdict};
+use crate::gate::policy_gate::PolicyGate;
 use crate::store::{Owner, Store, StoreError, TxOwner};
 use crate::sw::{self, Sw};
 use crate::tlv;
@@ -160,6 +161,8 @@ pub struct Card {
     channels: Vec<Channel>,
     powered: bool,
     gate: Option<Box<dyn ServiceGate>>,
+    /// The services the installed applets declare, in registry order (for policy checks).
+    services: Vec<(Aid, Service)>,
     reply: Vec<u8>,
     fci: Vec<u8>,
     stats: CardStats,
@@ -183,12 +186,13 @@ impl std::fmt::Debug for Card {
 fn call_applet<R>(
     inst: &mut Instance,
     store: &mut Store,
+    services: &[(Aid, Service)],
     channel: u8,
     session: &mut Session,
     f: impl FnOnce(&mut dyn Applet, &mut Context<'_>) -> R,
 ) -> Result<R, ()> {
     let Instance { aid, owner, applet, reset_ram, .. } = inst;
-    let mut ctx = Context { store, owner: *owner, aid: *aid, channel, session, reset_ram };
+    let mut ctx = Context { store, owner: *owner, aid: *aid, channel, session, reset_ram, services };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(applet.as_mut(), &mut ctx)));
     store.abort_all_of(TxOwner::Applet(*owner));
     result.map_err(|payload| {
@@ -238,7 +242,8 @@ impl Card {
             store,
             channels,
             powered: false,
-            gate: None,
+            gate: Some(Box::new(PolicyGate::default())),
+            services: Vec::new(),
             reply: Vec::with_capacity(1024),
             fci: Vec::new(),
             stats: CardStats::default(),
@@ -270,7 +275,7 @@ impl Card {
             Instance { aid, class, owner, applet: (class.create)(), reset_ram: Transient::default() };
         self.store.begin(TxOwner::Runtime)?;
         let mut session = Session::default();
-        let result = call_applet(&mut inst, &mut self.store, 0, &mut session, |applet, ctx| {
+        let result = call_applet(&mut inst, &mut self.store, &self.services, 0, &mut session, |applet, ctx| {
             applet.install(ctx, params)
         });
         let outcome = match result {
@@ -283,6 +288,7 @@ impl Card {
             return Err(e);
         }
         self.next_owner = next;
+        self.services.extend(inst.applet.services().iter().map(|s| (aid, *s)));
         self.instances.push(inst);
         self.registry_generation += 1;
         Ok(())
@@ -290,13 +296,9 @@ impl Card {
 
     /// Re-creates an instance read from a state file (its objects are loaded separately).
     pub(crate) fn restore_instance(&mut self, class: AppletClass, aid: Aid, owner: Owner) {
-        self.instances.push(Instance {
-            aid,
-            class,
-            owner,
-            applet: (class.create)(),
-            reset_ram: Transient::default(),
-        });
+        let applet = (class.create)();
+        self.services.extend(applet.services().iter().map(|s| (aid, *s)));
+        self.instances.push(Instance { aid, class, owner, applet, reset_ram: Transient::default() });
     }
 
     /// Sets (or clears) the default applet. It must be installed.
@@ -322,7 +324,9 @@ impl Card {
         ch.selected.map(|i| self.instances[i].aid)
     }
 
-    /// Installs the policy gate consulted before every declared service (see [`crate::gate`]).
+    /// Replaces the service gate consulted before every command an applet gets (see
+    /// [`crate::gate::hook`]). Every card starts with [`PolicyGate`], which enforces the policy the
+    /// card stores; tests install gates of their own.
     pub fn set_gate(&mut self, gate: Box<dyn ServiceGate>) {
         self.gate = Some(gate);
     }
@@ -396,6 +400,9 @@ impl Card {
     /// not told (no `deselect`, JCRE 3.0.5 §3.6).
     pub fn power_off(&mut self) {
         self.store.recover();
+        if let Some(gate) = self.gate.as_mut() {
+            gate.power_off();
+        }
         for ch in &mut self.channels {
             ch.reset();
         }
@@ -510,15 +517,19 @@ impl Card {
             return sw::INS_NOT_SUPPORTED;
         }
         let class = cmd.class();
-        let runtime_owned =
-            class.is_interindustry() && ((cmd.ins() == 0xA4 && cmd.p1() == 0x04) || cmd.ins() == 0x70);
+        // GET DATA FF60 (ISO 7816-4 §11.4.3): the gate's last decision, a card-level object.
+        let last_decision = class.is_interindustry() && cmd.ins() == 0xCA && cmd.p1p2() == 0xFF60;
+        let runtime_owned = last_decision
+            || class.is_interindustry() && ((cmd.ins() == 0xA4 && cmd.p1() == 0x04) || cmd.ins() == 0x70);
         if runtime_owned && class.has_secure_messaging() {
             return sw::SECURE_MESSAGING_NOT_SUPPORTED;
         }
         let generation = self.store.generation();
         let mut reply = std::mem::take(&mut self.reply);
         reply.clear();
-        let sw = if runtime_owned && cmd.ins() == 0xA4 {
+        let sw = if last_decision {
+            self.last_decision(cmd, &mut reply)
+        } else if runtime_owned && cmd.ins() == 0xA4 {
             self.select_by_name(ch, cmd, &mut reply)
         } else if runtime_owned {
             self.manage_channel(ch, cmd, &mut reply)
@@ -680,6 +691,7 @@ impl Card {
         let result = call_applet(
             &mut self.instances[idx],
             &mut self.store,
+            &self.services,
             ch as u8,
             &mut channel.session,
             |applet, ctx| applet.select(ctx, fci),
@@ -711,6 +723,7 @@ impl Card {
             let r = call_applet(
                 &mut self.instances[old],
                 &mut self.store,
+                &self.services,
                 ch as u8,
                 &mut channel.session,
                 |applet, ctx| applet.deselect(ctx),
@@ -807,6 +820,7 @@ impl Card {
         let r = call_applet(
             &mut self.instances[idx],
             &mut self.store,
+            &self.services,
             ch as u8,
             &mut channel.session,
             |applet, ctx| applet.process(ctx, cmd, reply),
@@ -855,6 +869,27 @@ impl Card {
         }
     }
 
+    /// GET DATA `FF60`: the gate's last decision ([`ServiceGate::last_decision`]), on any channel
+    /// and whatever applet is selected there. `6A88` when there is none.
+    fn last_decision(&mut self, cmd: &Command<'_>, reply: &mut Vec<u8>) -> Sw {
+        if !cmd.data().is_empty() {
+            return sw::WRONG_LENGTH;
+        }
+        let Some(gate) = self.gate.as_ref() else { return sw::REFERENCED_DATA_NOT_FOUND };
+        match panic::catch_unwind(AssertUnwindSafe(|| gate.last_decision(reply))) {
+            Ok(Ok(())) => sw::OK,
+            Ok(Err(sw)) => {
+                reply.clear();
+                sanitize(sw)
+            }
+            Err(_) => {
+                tracing::error!("the service gate panicked");
+                reply.clear();
+                sw::UNKNOWN
+            }
+        }
+    }
+
     /// [`ServiceGate::check`], if a gate is installed, catching a panic (`6F00`).
     fn gate_check(&mut self, call: &ServiceCall<'_>) -> Result<Verdict, Sw> {
         let Some(gate) = self.gate.as_mut() else { return Ok(Verdict::NotAService) };
@@ -883,8 +918,8 @@ impl Card {
 
     /// The services the installed applets declare, for checking a policy against: which
     /// instructions each applet says are services.
-    pub fn declared_services(&self) -> Vec<(Aid, Service)> {
-        self.instances.iter().flat_map(|i| i.applet.services().iter().map(move |s| (i.aid, *s))).collect()
+    pub fn declared_services(&self) -> &[(Aid, Service)] {
+        &self.services
     }
 }
 

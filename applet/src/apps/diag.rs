@@ -1,6 +1,6 @@
 //! The diagnostic applet: a fixed target for testing readers, hosts and the runtime itself.
 //! Echo, "answer N bytes" (61xx / GET RESPONSE / extended length), a chaining probe, a persistent
-//! counter in transactions, a memory filler for the quota, and a PIN with a PUK.
+//! counter in transactions, a service for policy gates (USE), a memory filler for the quota, and a PIN with a PUK.
 //!
 //! AID `F0 43 41 52 44 47 41 54 45 01` (`F0` + "CARDGATE" + `01`). The command table is in
 //! `docs/runtime.md`; in short (CLA `80` for the applet's own commands, `00` for the ISO PIN
@@ -14,6 +14,7 @@
 //! | `80 20 00 00 [Le]` | READ COUNTER: 4 bytes, big-endian |
 //! | `80 22 P1 00 [Lc amount] [Le]` | INCREMENT by amount (4 bytes, default 1) in a transaction: P1 `00` commit, `01` abort, `02` leave open (the runtime aborts). Answers the new value. Service `diag.increment` (P1 `00`) |
 //! | `80 24 00 00` | RESET COUNTER to 0; needs the PIN verified on this channel |
+//! | `80 26 00 00 [Lc service-data] [Le]` | USE: the service `diag.use`, for policy gates: adds 1 to the counter (in a transaction of its own, inside the runtime's) and answers the new value. The data field is the service data (BER-TLV, `docs/policies.md`); the applet only checks it is well-formed |
 //! | `80 30 P1 P2` | ALLOCATE: keeps P1P2 bytes (≤ 7FFF) in persistent memory (0 frees); `6A84` over quota |
 //! | `80 32 00 00 [Le]` | MEMORY: quota, used, available (4 bytes each) |
 //! | `00 20 P1 81/82 [Lc PIN]` | VERIFY the PIN (`81`) or the PUK (`82`) |
@@ -131,6 +132,23 @@ impl Diag {
         Ok(())
     }
 
+    /// USE: the gated service of the diagnostic applet. The runtime's gate has read the service
+    /// data already; the applet checks it is BER-TLV and counts the use.
+    fn use_service(ctx: &mut Context<'_>, cmd: &Command<'_>, reply: &mut Vec<u8>) -> Result<(), Sw> {
+        if cmd.p1p2() != 0 {
+            return Err(sw::INCORRECT_P1P2);
+        }
+        if tlv::iter(cmd.data()).any(|object| object.is_err()) {
+            return Err(sw::WRONG_DATA);
+        }
+        ctx.transaction(|ctx| {
+            let value = ctx.read_u32(COUNTER)?.checked_add(1).ok_or(sw::WRONG_DATA)?;
+            ctx.write(COUNTER, &value.to_be_bytes())?;
+            reply.extend_from_slice(&value.to_be_bytes());
+            Ok(())
+        })
+    }
+
     fn own_command(ctx: &mut Context<'_>, cmd: &Command<'_>, reply: &mut Vec<u8>) -> Result<(), Sw> {
         let no_params = || if cmd.p1p2() == 0 { Ok(()) } else { Err(sw::INCORRECT_P1P2) };
         let no_data = || if cmd.data().is_empty() { Ok(()) } else { Err(sw::WRONG_LENGTH) };
@@ -160,6 +178,7 @@ impl Diag {
                 Ok(())
             }
             0x22 => Self::increment(ctx, cmd, reply),
+            0x26 => Self::use_service(ctx, cmd, reply),
             0x24 => {
                 no_params()?;
                 no_data()?;
@@ -226,17 +245,18 @@ impl Applet for Diag {
             (true, 0x2C) => {
                 pin::reset_retry_counter(ctx, Self::pin_for(cmd.p2()).and_then(only_pin)?, PUK, cmd)
             }
-            (false, 0x10 | 0x12 | 0x14 | 0x20 | 0x22 | 0x24 | 0x30 | 0x32) => {
+            (false, 0x10 | 0x12 | 0x14 | 0x20 | 0x22 | 0x24 | 0x26 | 0x30 | 0x32) => {
                 Self::own_command(ctx, cmd, reply)
             }
             // An instruction this applet has, in the wrong class (ISO 7816-4 §5.6, table 6).
-            (true, 0x10 | 0x12 | 0x14 | 0x22 | 0x30 | 0x32) | (false, 0x2C) => Err(sw::CLA_NOT_SUPPORTED),
+            (true, 0x10 | 0x12 | 0x14 | 0x22 | 0x26 | 0x30 | 0x32) | (false, 0x2C) => Err(sw::CLA_NOT_SUPPORTED),
             _ => Err(sw::INS_NOT_SUPPORTED),
         }
     }
 
     fn services(&self) -> &[Service] {
-        const SERVICES: &[Service] = &[Service::new("diag.increment", 0x22).with_p1(0x00)];
+        const SERVICES: &[Service] =
+            &[Service::new("diag.increment", 0x22).with_p1(0x00), Service::new("diag.use", 0x26)];
         SERVICES
     }
 

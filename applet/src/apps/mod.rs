@@ -1,10 +1,13 @@
 //! The applets cardgate ships, [`catalog`] (the classes every card is made with), and
-//! [`new_card`] (the card `cardgate card init` writes).
+//! [`new_card`] (the card `cardgate card init` writes): the diagnostic applet ([`diag`]), the credit
+//! wallet ([`credit`]), and the policy administration applet ([`admin`]) when the card has an
+//! admin PIN.
 //!
 //! To add an applet: write `apps/<name>.rs` with a `CLASS: AppletClass`, add it to [`catalog`]
 //! (the state file names classes, so a card can only be loaded by a build whose catalog has all of
 //! its classes), and install it in [`new_card`] if new cards should have it.
 
+pub mod admin;
 pub mod credit;
 pub mod diag;
 
@@ -16,7 +19,7 @@ use crate::runtime::{Card, CardConfig, DEFAULT_QUOTA, InstallError};
 
 /// Every applet class built into cardgate.
 pub fn catalog() -> Catalog {
-    Catalog::new().with(diag::CLASS).with(credit::CLASS)
+    Catalog::new().with(diag::CLASS).with(credit::CLASS).with(admin::CLASS)
 }
 
 /// What `cardgate card init` lets a user choose.
@@ -36,6 +39,11 @@ pub struct CardOptions {
     pub puk_tries: u8,
     /// The applet selected at power-up; `None` for none.
     pub default_applet: Option<Aid>,
+    /// The issuer's admin PIN (4 to 8 bytes): with one, the card gets the policy administration
+    /// applet ([`admin`]) and its policy can be replaced later; without, it cannot.
+    pub admin_pin: Option<Zeroizing<Vec<u8>>>,
+    /// Admin PIN tries (1 to 15).
+    pub admin_tries: u8,
 }
 
 impl std::fmt::Debug for CardOptions {
@@ -47,6 +55,8 @@ impl std::fmt::Debug for CardOptions {
             .field("pin_tries", &self.pin_tries)
             .field("puk_tries", &self.puk_tries)
             .field("default_applet", &self.default_applet)
+            .field("admin", &self.admin_pin.is_some())
+            .field("admin_tries", &self.admin_tries)
             .finish_non_exhaustive()
     }
 }
@@ -61,6 +71,8 @@ impl Default for CardOptions {
             pin_tries: 3,
             puk_tries: 5,
             default_applet: Some(diag::aid()),
+            admin_pin: None,
+            admin_tries: admin::DEFAULT_TRIES,
         }
     }
 }
@@ -78,6 +90,10 @@ pub fn new_card(options: &CardOptions) -> Result<Card, InstallError> {
     card.install(diag::CLASS.name, diag::aid(), &params)?;
     // The credit wallet takes the same install parameters: the cardholder's PIN and PUK.
     card.install(credit::CLASS.name, credit::aid(), &params)?;
+    if let Some(pin) = &options.admin_pin {
+        let params = Zeroizing::new(admin::install_params(pin, options.admin_tries));
+        card.install(admin::CLASS.name, admin::aid(), &params)?;
+    }
     card.set_default_applet(options.default_applet)?;
     Ok(card)
 }

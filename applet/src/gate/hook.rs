@@ -2,7 +2,10 @@
 //! [`check`](super::check) decides; an implementation of this trait holds the policy, reads the
 //! counters, and lets the runtime run the decision.
 //!
-//! When a gate is installed ([`Card::set_gate`](crate::Card::set_gate)), the runtime does this for
+//! Every card has the policy gate [`PolicyGate`](super::policy_gate::PolicyGate) from
+//! [`Card::new`](crate::Card::new): it reads the policy the card stores and does nothing while
+//! there is none. [`Card::set_gate`](crate::Card::set_gate) replaces it (tests do, with gates of
+//! their own). The runtime does this for
 //! **every** command it routes to an applet's `process` (`Card::invoke` in `runtime.rs`, the one
 //! place where commands reach applets):
 //! 1. **[`ServiceGate::check`]**, with read-only access to the runtime's own persistent objects
@@ -19,15 +22,18 @@
 //!    commits. If the applet fails, or `record` fails, or power is cut, the applet's writes and the
 //!    gate's are rolled back together.
 //!
-//! A panic in the gate is caught and answered `6F00`, like a panic in an applet.
+//! A panic in the gate is caught and answered `6F00`, like a panic in an applet. The runtime also
+//! answers GET DATA `FF60` from the gate ([`ServiceGate::last_decision`]) and tells it when the
+//! card loses power ([`ServiceGate::power_off`]).
 //!
 //! [`Applet::services`]: crate::Applet::services
 
 use crate::aid::Aid;
 use crate::apdu::Command;
 use crate::applet::Service;
+use crate::pin;
 use crate::store::{ObjectKey, SYSTEM, Store, StoreError};
-use crate::sw::Sw;
+use crate::sw::{self, Sw};
 
 /// A command on its way to an applet, as the gate sees it.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +47,14 @@ pub struct ServiceCall<'a> {
     /// The channel's PIN validation bits for this applet (bit n: PIN slot n validated; see
     /// [`OwnerPin::slot`](crate::pin::OwnerPin)).
     pub validated: u32,
+}
+
+impl ServiceCall<'_> {
+    /// Whether the applet's cardholder PIN ([`pin::CARDHOLDER_SLOT`]) is validated on the
+    /// command's channel: the security state a policy's CVM limit asks for.
+    pub fn cardholder_verified(&self) -> bool {
+        self.validated & (1 << pin::CARDHOLDER_SLOT) != 0
+    }
 }
 
 /// What the gate says about a command it does not refuse.
@@ -85,4 +99,15 @@ pub trait ServiceGate: Send {
     /// After a service this gate allowed returned `Ok(())`: update counters, inside the service's
     /// transaction. `Err(sw)` rolls the whole service back and answers `sw`.
     fn record(&mut self, call: &ServiceCall<'_>, system: &mut SystemMemory<'_>) -> Result<(), Sw>;
+
+    /// GET DATA `FF60` (the runtime answers it on any channel, whatever applet is selected):
+    /// append the last decision, as [`diagnostic::encode`](super::diagnostic::encode) writes it,
+    /// to `reply`. `6A88` when there is none (the default).
+    fn last_decision(&self, reply: &mut Vec<u8>) -> Result<(), Sw> {
+        let _ = reply;
+        Err(sw::REFERENCED_DATA_NOT_FOUND)
+    }
+
+    /// The card loses power (power-off, reset, a tear): forget what is kept in RAM.
+    fn power_off(&mut self) {}
 }

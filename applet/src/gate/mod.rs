@@ -6,11 +6,20 @@
 //! - [`service_data`]: the command data field (BER-TLV) ↔ [`policies::ServiceData`];
 //! - [`diagnostic`]: the last decision as a BER-TLV object for GET DATA;
 //! - [`check`]: the whole gate step for one command, for the runtime's dispatch path;
-//! - [`hook`]: the [`hook::ServiceGate`] trait through which the runtime consults a gate.
+//! - [`hook`]: the [`hook::ServiceGate`] trait through which the runtime consults a gate;
+//! - [`stored`]: the policy and its counters in the card's persistent state, and the load-time
+//!   checks;
+//! - [`policy_gate`]: [`PolicyGate`], the gate every card has: it enforces the stored policy and
+//!   keeps the last decision for GET DATA `FF60`.
 
 pub mod diagnostic;
 pub mod hook;
+pub mod policy_gate;
 pub mod service_data;
+pub mod stored;
+
+pub use policy_gate::PolicyGate;
+pub use stored::PolicyLoadError;
 
 use policies::{
     Counters, Decision, DecisionRecord, Policy, SecurityState, Service, ServiceCounters, decide, record_use,
