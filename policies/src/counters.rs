@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use jiff::civil::DateTime;
 use serde::{Deserialize, Serialize};
 
+use crate::currency::Money;
 use crate::data::ServiceData;
 use crate::frequency::Period;
 use crate::service::Service;
@@ -63,6 +64,59 @@ pub struct ServiceCounters {
     /// One counter per limit of the service, in the policy's order. A counter whose period no
     /// longer matches its limit (the policy changed) counts as empty.
     pub windows: Vec<WindowCounter>,
+}
+
+impl ServiceCounters {
+    /// One line per counter of `service`, for people (`cardgate card show`): the offline uses in a
+    /// row, and for each limit what its window holds as stored (a calendar period that has since
+    /// ended still shows; it counts as empty at the next use).
+    pub fn summaries(&self, service: &Service) -> Vec<String> {
+        let mut lines = Vec::new();
+        if service.offline.is_some() {
+            lines.push(format!("offline uses in a row: {}", self.consecutive_offline));
+        }
+        for (i, limit) in service.limits.iter().enumerate() {
+            let amount = |minor: u64| {
+                limit.max_amount.map_or_else(String::new, |m| {
+                    format!(", {}", Money { minor_units: minor, currency: m.currency })
+                })
+            };
+            let plural = |n: u32| if n == 1 { "" } else { "s" };
+            let counter = self.windows.get(i).filter(|c| c.matches(limit.period));
+            let line = match counter {
+                None => format!("{}: no uses counted", limit.period),
+                Some(WindowCounter::Calendar { period, key, uses, amount: total }) => {
+                    format!("{}: {uses} use{}{}", calendar_name(*period, *key), plural(*uses), amount(*total))
+                }
+                Some(WindowCounter::Rolling { log, .. }) => {
+                    let uses = log.iter().fold(0u32, |n, e| n.saturating_add(e.uses));
+                    let total = log.iter().fold(0u64, |n, e| n.saturating_add(e.amount));
+                    let latest = log
+                        .last()
+                        .and_then(|e| jiff::Timestamp::from_second(e.time).ok())
+                        .map_or_else(String::new, |t| format!(", the latest at {t}"));
+                    format!("{}: {uses} use{} logged{}{latest}", limit.period, plural(uses), amount(total))
+                }
+            };
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+/// "day 2026-11-28", "week of 2026-11-23", "month 2026-11" for a stored calendar key.
+fn calendar_name(period: Period, key: i64) -> String {
+    let date = |days: i64| {
+        jiff::Timestamp::from_second(days.saturating_mul(86_400))
+            .map(|t| jiff::tz::TimeZone::UTC.to_datetime(t).date().to_string())
+            .unwrap_or_else(|_| format!("day {days}"))
+    };
+    match period {
+        Period::Day => format!("day {}", date(key)),
+        Period::Week => format!("week of {}", date(key)),
+        Period::Month => format!("month {:04}-{:02}", key.div_euclid(12), key.rem_euclid(12) + 1),
+        Period::Rolling { .. } => format!("{period}"),
+    }
 }
 
 /// Uses and amount counted in a window.
@@ -245,6 +299,51 @@ mod tests {
         assert!(matches!(c3, WindowCounter::Calendar { uses: 3, amount: 151, .. }));
         // A counter for another period does not count.
         assert_eq!(WindowCounter::usage_of(Some(&c2), Period::Week, t0, local(t0)), Usage::default());
+    }
+
+    #[test]
+    fn summaries_name_each_counter() {
+        let text = r#"
+version = 1
+zone = "Asia/Shanghai"
+[service.pay]
+applet = "A0 00 00 08 58 01 01"
+ins = 0x50
+[service.pay.amount]
+currency = "CNY"
+[[service.pay.limit]]
+period = "day"
+max_uses = 5
+max_amount = "100.00"
+[[service.pay.limit]]
+period = "month"
+max_uses = 50
+[[service.pay.limit]]
+period = "rolling 1h"
+max_uses = 5
+[[service.pay.limit]]
+period = "week"
+max_uses = 9
+[service.pay.offline]
+upper = 3
+"#;
+        let policy = crate::Policy::parse(text, "p.toml").unwrap();
+        let service = policy.service("pay").unwrap();
+        let data = ServiceData::parse("amount=12.50 currency=CNY time=2026-11-28T17:00:00Z".split(' ')).unwrap();
+        let once = record_use(service, &data, &ServiceCounters::default());
+        let twice = record_use(service, &data, &once);
+        // 17:00 UTC is 01:00 on the 29th in Shanghai, a Sunday: the week began on Monday the 23rd.
+        assert_eq!(
+            twice.summaries(service),
+            [
+                "offline uses in a row: 2",
+                "day 2026-11-29: 2 uses, 25.00 CNY",
+                "month 2026-11: 2 uses",
+                "rolling 1h: 2 uses logged, the latest at 2026-11-28T17:00:00Z",
+                "week of 2026-11-23: 2 uses",
+            ]
+        );
+        assert_eq!(ServiceCounters::default().summaries(service)[1], "day: no uses counted");
     }
 
     #[test]

@@ -181,6 +181,37 @@ fn door_access() {
     );
 }
 
+const AID_DIAG: [u8; 10] = [0xF0, 0x43, 0x41, 0x52, 0x44, 0x47, 0x41, 0x54, 0x45, 0x01];
+
+#[test]
+fn diagnostic_uses() {
+    let policy = load("diag.toml");
+    let used = policy.service_for(&AID_DIAG, 0x26, 0, 0).unwrap();
+    assert_eq!(used.name(), "diag-use");
+    let increment = policy.service_for(&AID_DIAG, 0x22, 0, 0).unwrap();
+    assert!(policy.service_for(&AID_DIAG, 0x22, 1, 0).is_none(), "INCREMENT P1=01 is not bound");
+    let none = ServiceCounters::default();
+    let ten = "amount=10.00 currency=CNY time=2026-11-28T10:00:00Z";
+    assert_eq!(reasons(increment, ten, &none, false), [ReasonCode::ServiceDisabled]);
+    assert!(reasons(used, ten, &none, false).is_empty());
+    assert_eq!(reasons(used, &ten.replace("10.00", "100.01"), &none, true), [ReasonCode::AboveMaximum]);
+    assert_eq!(
+        reasons(used, &ten.replace("10.00", "100.01"), &none, false),
+        [ReasonCode::AboveMaximum, ReasonCode::PinRequired]
+    );
+    assert_eq!(reasons(used, &ten.replace("10.00", "50.01"), &none, false), [ReasonCode::PinRequired]);
+    assert!(reasons(used, &ten.replace("10.00", "50.01"), &none, true).is_empty());
+    assert_eq!(reasons(used, "time=2026-11-28T10:00:00Z", &none, false), [ReasonCode::AmountMissing]);
+    // Three a day in Shanghai: 23:00 UTC on the 28th is already the 29th there.
+    let mut counters = ServiceCounters::default();
+    for _ in 0..3 {
+        assert!(reasons(used, ten, &counters, false).is_empty());
+        counters = record_use(used, &data(ten), &counters);
+    }
+    assert_eq!(reasons(used, ten, &counters, false), [ReasonCode::UsesExceeded]);
+    assert!(reasons(used, &ten.replace("T10:00", "T23:00"), &counters, false).is_empty());
+}
+
 #[test]
 fn the_runtime_can_check_bindings_against_declared_services() {
     let policy = load("door-access.toml");
