@@ -5,6 +5,7 @@
 //! - [`hotspot`]: Wi-Fi sharer proof of control and information push;
 //! - [`payment`]: offline credit payment (QR payload, merchant store, settlement, the issuer server's
 //!   payment area);
+//! - [`policy_admin`]: `cardgate card policy`, replacing a card's policy with its admin PIN;
 //! - [`serve`]: `cardgate card serve`, an emulated card behind vpcd;
 //! - [`server`]: `cardgate server`, the composition of the areas' routes;
 //! - [`script`]: scripted APDU sessions (scriptor's format and the extended dialect), and the
@@ -16,6 +17,7 @@ pub mod emv_tags;
 pub mod hexfmt;
 pub mod hotspot;
 pub mod payment;
+pub mod policy_admin;
 pub mod script;
 pub mod serve;
 pub mod server;

@@ -27,6 +27,8 @@ use crate::apdu::Command;
 use crate::applet::{Applet, AppletClass, Context};
 use crate::gate::stored;
 use crate::pin::{self, OwnerPin};
+use crate::runtime::Card;
+use crate::store::ObjectKey;
 use crate::sw::{self, Sw};
 use crate::tlv::{self, Tag};
 
@@ -72,6 +74,17 @@ pub fn install_params(pin: &[u8], tries: u8) -> Vec<u8> {
     let mut w = tlv::Writer::new();
     w.primitive(params::PIN, pin).primitive(params::TRIES, &[tries]);
     w.into_bytes()
+}
+
+/// The admin PIN's tries left and its try limit on `card`, if the card has the administration
+/// applet (for `cardgate card show`; the PIN itself is never read out).
+pub fn pin_tries(card: &Card) -> Option<(u8, u8)> {
+    let admin = aid();
+    let owner = card.instances.iter().find(|i| i.aid == admin && i.class.name == CLASS.name)?.owner;
+    match card.store().read(ObjectKey { owner, id: ADMIN_PIN.object })? {
+        [tries, limit, ..] => Some((*tries, *limit)),
+        _ => None,
+    }
 }
 
 /// The policy administration applet (no volatile state of its own).

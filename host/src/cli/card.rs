@@ -14,8 +14,10 @@ use zeroize::Zeroizing;
 pub enum CardCommand {
     /// Create a card state file with the default applets.
     Init(InitArgs),
-    /// Show a card: ATR, applets, memory (never secrets).
+    /// Show a card: ATR, applets, memory, its policy and counters (never secrets).
     Show(ShowArgs),
+    /// Replace (or remove) the policy of an existing card, with its admin PIN.
+    Policy(PolicyArgs),
     /// Put the card into vsmartcard's virtual reader (vpcd), for every PC/SC program to use.
     Serve(super::card_serve::ServeArgs),
     /// Take a served card out of the reader (the serve process keeps running).
@@ -51,6 +53,38 @@ pub struct InitArgs {
     /// Card name in the ATR's historical bytes (1 to 8 printable ASCII characters).
     #[arg(long, default_value = applet::atr::DEFAULT_NAME)]
     pub name: String,
+    /// Policy file (TOML, docs/policies.md) the card enforces before its applets run services.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The issuer's admin PIN (4 to 8 characters): needed later to replace the policy
+    /// (`cardgate card policy`). Without it the card's policy can never be replaced.
+    #[arg(long, env = "CARDGATE_ADMIN_PIN", hide_env_values = true)]
+    pub admin_pin: Option<String>,
+    /// Admin PIN tries before it blocks for good (1 to 15).
+    #[arg(long, default_value_t = applet::apps::admin::DEFAULT_TRIES,
+          value_parser = clap::value_parser!(u8).range(1..=15))]
+    pub admin_tries: u8,
+}
+
+/// `cardgate card policy`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("card").required(true).args(["path", "reader"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["policy", "remove"])))]
+pub struct PolicyArgs {
+    /// The card state file (the card in-process, as `-r emu:PATH`).
+    pub path: Option<PathBuf>,
+    /// Or a reader with the card in it: `emu:PATH`, a PC/SC reader name, a substring, an index.
+    #[arg(short, long, env = "CARDGATE_READER")]
+    pub reader: Option<String>,
+    /// The new policy file.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Remove the policy: the card then gates nothing.
+    #[arg(long)]
+    pub remove: bool,
+    /// The admin PIN set with `card init --admin-pin`. A wrong one costs a try.
+    #[arg(long, env = "CARDGATE_ADMIN_PIN", hide_env_values = true)]
+    pub admin_pin: String,
 }
 
 /// `cardgate card show`.
@@ -65,6 +99,7 @@ pub fn run(cmd: CardCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         CardCommand::Init(args) => init(args),
         CardCommand::Show(args) => show(args),
+        CardCommand::Policy(args) => replace_policy(args),
         CardCommand::Serve(args) => super::card_serve::serve(args),
         CardCommand::Eject(args) => super::card_serve::control(args, false),
         CardCommand::Insert(args) => super::card_serve::control(args, true),
@@ -79,7 +114,46 @@ fn default_applet(text: &str) -> anyhow::Result<Option<Aid>> {
     })
 }
 
+/// Prints every binding the card's applets do not declare, and the error to fail with.
+fn undeclared(file: &std::path::Path, e: applet::gate::PolicyLoadError) -> anyhow::Error {
+    match e {
+        applet::gate::PolicyLoadError::Undeclared(list) => {
+            for item in &list {
+                eprintln!("{item}");
+            }
+            anyhow::anyhow!(
+                "{} binds {} instruction{} that no applet on the card declares as a service",
+                file.display(),
+                list.len(),
+                if list.len() == 1 { "" } else { "s" }
+            )
+        }
+        other => anyhow::Error::new(other).context(format!("cannot load the policy {}", file.display())),
+    }
+}
+
+fn check_admin_pin(pin: &[u8]) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (applet::pin::NEW_PIN_MIN..=applet::pin::PIN_MAX).contains(&pin.len()),
+        "--admin-pin must have {} to {} characters",
+        applet::pin::NEW_PIN_MIN,
+        applet::pin::PIN_MAX
+    );
+    Ok(())
+}
+
 fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let policy = match &args.policy {
+        Some(file) => match super::policy::load(file)? {
+            Ok(policy) => Some(policy),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
+    let admin_pin = args.admin_pin.map(|p| Zeroizing::new(p.into_bytes()));
+    if let Some(pin) = &admin_pin {
+        check_admin_pin(pin)?;
+    }
     let options = CardOptions {
         name: args.name,
         quota: args.quota as usize,
@@ -88,6 +162,8 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         pin_tries: args.pin_tries,
         puk_tries: args.puk_tries,
         default_applet: default_applet(&args.default_applet)?,
+        admin_pin,
+        admin_tries: args.admin_tries,
     };
     for (what, value) in [("--pin", &options.pin), ("--puk", &options.puk)] {
         anyhow::ensure!(
@@ -96,10 +172,60 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             applet::pin::PIN_MAX
         );
     }
-    let card = apps::new_card(&options).context("cannot make the card")?;
+    let mut card = apps::new_card(&options).context("cannot make the card")?;
+    if let (Some(policy), Some(file)) = (&policy, &args.policy) {
+        card.install_policy(Some(policy)).map_err(|e| undeclared(file, e))?;
+    }
     let file = FileCard::create(&args.path, card)?;
     println!("created card {}", args.path.display());
     print_card(file.card());
+    if policy.is_some() && options.admin_pin.is_none() {
+        eprintln!("note: no --admin-pin, so this card's policy can never be replaced");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replace_policy(args: PolicyArgs) -> anyhow::Result<ExitCode> {
+    let text = match &args.policy {
+        Some(file) => {
+            let policy = match super::policy::load(file)? {
+                Ok(policy) => policy,
+                Err(code) => return Ok(code),
+            };
+            Some((file, policy))
+        }
+        None => None,
+    };
+    let pin = Zeroizing::new(args.admin_pin.into_bytes());
+    check_admin_pin(&pin)?;
+    let transport: Box<dyn reader_bridge::Transport> = match (&args.path, &args.reader) {
+        (Some(path), _) => {
+            let mut emu = reader_bridge::emu::EmuTransport::open(path)?;
+            if let Some((file, policy)) = &text {
+                // In-process: check the bindings here too, to name every one the card would refuse.
+                applet::gate::stored::check_bindings(policy, emu.card().card().declared_services())
+                    .map_err(|e| undeclared(file, e))?;
+            }
+            Box::new(emu)
+        }
+        (None, Some(reader)) => reader_bridge::open(Some(reader))?,
+        (None, None) => anyhow::bail!("name the card state file or a reader (-r)"),
+    };
+    let mut exchanger = reader_bridge::Exchanger::new(transport);
+    let name = exchanger.transport().name();
+    let source = text.as_ref().map(|(_, policy)| policy.source());
+    cardgate::policy_admin::replace_policy(&mut exchanger, source, &pin)?;
+    match &text {
+        Some((file, policy)) => {
+            let n = policy.services().len();
+            println!(
+                "{name}: policy replaced by {} ({n} service{})",
+                file.display(),
+                if n == 1 { "" } else { "s" }
+            );
+        }
+        None => println!("{name}: policy removed; the card gates nothing"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -115,6 +241,43 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             n => format!("applet #{n}"),
         };
         println!("  {owner:<10} id {:04X}  {len:>6} bytes{}", key.id, if secret { "  secret" } else { "" });
+    }
+    print_policy(&card)
+}
+
+/// The card's policy, its counters and whether it can be replaced.
+fn print_policy(card: &applet::Card) -> anyhow::Result<ExitCode> {
+    match apps::admin::pin_tries(card) {
+        Some((0, _)) => println!("admin    PIN blocked: the policy can no longer be replaced"),
+        Some((left, limit)) => println!("admin    PIN set, {left} of {limit} tries left (`cardgate card policy`)"),
+        None => println!("admin    none: the policy cannot be replaced"),
+    }
+    let policy = match card.policy() {
+        Ok(Some(policy)) => policy,
+        Ok(None) => {
+            println!("policy   none: the card gates nothing");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => {
+            println!("policy   DOES NOT LOAD: its services are refused");
+            for line in e.to_string().lines() {
+                println!("  {line}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let n = policy.services().len();
+    println!(
+        "policy   {n} service{} ({} bytes, stored verbatim)",
+        if n == 1 { "" } else { "s" },
+        policy.source().len()
+    );
+    let counters = card.counters()?;
+    for service in policy.services() {
+        super::policy::print_service(service, "  ");
+        for line in counters.get(service.name()).summaries(service) {
+            println!("    counter: {line}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

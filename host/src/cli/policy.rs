@@ -71,7 +71,7 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads and validates a policy; on errors prints each (`FILE:LINE:COL: message`) to stderr.
-fn load(file: &std::path::Path) -> anyhow::Result<Result<Policy, ExitCode>> {
+pub(crate) fn load(file: &std::path::Path) -> anyhow::Result<Result<Policy, ExitCode>> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading policy {}", file.display()))?;
     match Policy::parse(&text, &file.display().to_string()) {
         Ok(policy) => Ok(Ok(policy)),
@@ -99,23 +99,28 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     println!("{}: valid policy, {n} service{}", args.file.display(), if n == 1 { "" } else { "s" });
     for service in policy.services() {
         println!();
-        let disabled = if service.is_disabled() { " (disabled)" } else { "" };
-        match service.description() {
-            Some(d) => println!("service {}{disabled}: {d}", service.name()),
-            None => println!("service {}{disabled}", service.name()),
-        }
-        for binding in service.bindings() {
-            println!("  binds {binding}");
-        }
-        let rules = service.rule_summaries();
-        if rules.is_empty() {
-            println!("  no rules: every use is allowed");
-        }
-        for rule in rules {
-            println!("  {rule}");
-        }
+        print_service(service, "");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A service's name, description, bindings and rules, one per line, each line after `indent`.
+pub(crate) fn print_service(service: &Service, indent: &str) {
+    let disabled = if service.is_disabled() { " (disabled)" } else { "" };
+    match service.description() {
+        Some(d) => println!("{indent}service {}{disabled}: {d}", service.name()),
+        None => println!("{indent}service {}{disabled}", service.name()),
+    }
+    for binding in service.bindings() {
+        println!("{indent}  binds {binding}");
+    }
+    let rules = service.rule_summaries();
+    if rules.is_empty() {
+        println!("{indent}  no rules: every use is allowed");
+    }
+    for rule in rules {
+        println!("{indent}  {rule}");
+    }
 }
 
 /// Service data from `--data` words: key=value pairs, or hex TLV when no word has an `=`. TLV that
