@@ -1,5 +1,5 @@
 //! In-process APDU dispatch: echo, SELECT, a committed counter update (in memory, and saved to a
-//! state file with fsync), on one core. Not a test: figures go to BENCHMARKS.md.
+//! state file with fsync), a service with and without the policy gate, on one core. Not a test: figures go to BENCHMARKS.md.
 //!
 //! `cargo bench -p applet --bench dispatch` (`BENCH_QUICK=1` for a short run). Prints a table for
 //! people and `result <name> <ops/s>` lines for `scripts/bench.sh`.
@@ -94,6 +94,26 @@ fn measure(key: &'static str, name: &'static str, mut op: impl FnMut()) -> Figur
     }
 }
 
+/// The policy of the gated rows: every rule kind that keeps state, limits that never run out.
+const GATE_POLICY: &str = r#"
+version = 1
+zone = "Asia/Shanghai"
+[service.use]
+applet = "F0 43 41 52 44 47 41 54 45 01"
+ins = 0x26
+[service.use.time]
+hours = ["06:00-23:00"]
+[service.use.amount]
+currency = "CNY"
+max = "100.00"
+cvm_limit = "50.00"
+[[service.use.limit]]
+period = "day"
+max_uses = 4000000000
+[service.use.offline]
+lower = 3
+"#;
+
 fn card() -> Card {
     let mut card = apps::new_card(&CardOptions::default()).unwrap();
     // A second instance of the same class, so SELECT can alternate between two applets.
@@ -138,6 +158,37 @@ fn main() {
         c.process_into(black_box(&increment), &mut out)
     }));
     expect_ok(&out);
+
+    // A service with and without the policy gate, same card, same command: diag USE with 10.00 CNY
+    // and the time as service data (BER-TLV, 25 bytes).
+    let use_ten = [
+        &[0x80, 0x26, 0x00, 0x00, 0x19][..],
+        &[0x9F, 0x02, 0x06, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x5F, 0x2A, 0x02, 0x01, 0x56],
+        &[0x9A, 0x03, 0x26, 0x11, 0x28, 0x9F, 0x21, 0x03, 0x10, 0x00, 0x00, 0x00],
+    ]
+    .concat();
+    let mut use_dear = use_ten.clone();
+    // 2000.00 CNY (9F02 = 000000200000): above the maximum and the CVM limit.
+    use_dear[11] = 0x20;
+    use_dear[12] = 0x00;
+    let mut c = card();
+    figures.push(measure("service_ungated", "service (diag USE, 25 bytes of service data), no policy", || {
+        c.process_into(black_box(&use_ten), &mut out)
+    }));
+    expect_ok(&out);
+    let policy = policies::Policy::parse(GATE_POLICY, "bench").unwrap();
+    let mut c = card();
+    c.install_policy(Some(&policy)).unwrap();
+    figures.push(measure(
+        "service_gated",
+        "the same service gated (time, amount + CVM limit, day limit, offline counter), allowed",
+        || c.process_into(black_box(&use_ten), &mut out),
+    ));
+    expect_ok(&out);
+    figures.push(measure("service_denied", "the same service denied by the gate (2 reasons, 6985)", || {
+        c.process_into(black_box(&use_dear), &mut out)
+    }));
+    assert_eq!(out, [0x69, 0x85]);
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("card");

@@ -451,6 +451,15 @@ impl FileCard {
         };
         let card = Card::from_state_bytes(&bytes, catalog)
             .map_err(|source| StateError::Format { path: path.to_path_buf(), source })?;
+        // The gate loads the stored policy by itself at the first command; say what it will find.
+        match card.policy() {
+            Ok(Some(policy)) => {
+                let names: Vec<&str> = policy.services().iter().map(|s| s.name()).collect();
+                tracing::info!("the card enforces its policy: {}", names.join(", "));
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!("the card's stored policy has a problem (`cardgate card show` tells more): {e}"),
+        }
         Ok(FileCard {
             saved_generation: card.generation(),
             card,
