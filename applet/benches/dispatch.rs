@@ -172,9 +172,11 @@ fn main() {
     use_dear[11] = 0x20;
     use_dear[12] = 0x00;
     let mut c = card();
-    figures.push(measure("service_ungated", "service (diag USE, 25 bytes of service data), no policy", || {
-        c.process_into(black_box(&use_ten), &mut out)
-    }));
+    figures.push(measure(
+        "service_ungated",
+        "service (diag USE, 25 bytes of service data), no policy",
+        || c.process_into(black_box(&use_ten), &mut out),
+    ));
     expect_ok(&out);
     let policy = policies::Policy::parse(GATE_POLICY, "bench").unwrap();
     let mut c = card();

@@ -10,9 +10,11 @@
 //! - [`state`]: the card state file and [`FileCard`] (saved before each answer, locked while open);
 //! - [`pin`]: Java Card `OwnerPIN` and the ISO VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUNTER;
 //! - [`gate`]: the policy gate: service data from commands, the decision, the last-decision object,
-//!   and [`gate::hook`], the [`ServiceGate`] trait through which the runtime consults it;
+//!   the policy and counters in card state, [`gate::PolicyGate`] (every card runs it), and
+//!   [`gate::hook`], the [`ServiceGate`] trait through which the runtime consults it;
 //! - [`apdu`], [`aid`], [`atr`]: command APDUs, application identifiers, the answer to reset;
-//! - [`apps`]: the applets cardgate ships ([`apps::diag`]) and [`apps::catalog`];
+//! - [`apps`]: the applets cardgate ships ([`apps::diag`], the policy administration applet
+//!   [`apps::admin`]) and [`apps::catalog`];
 //! - [`sw`]: status words and their meanings;
 //! - [`tlv`]: strict BER-TLV, shared by the whole workspace;
 //! - [`credit`]: the offline credit payment formats the card and the host share.

@@ -9,10 +9,11 @@
 //! 3. GET RESPONSE serves the rest of the previous response (in a proprietary class too, when a
 //!    response is pending); any other command discards that rest;
 //! 4. chained parts are collected (`9000` each) until the last, then the whole command runs;
-//! 5. `execute`: SELECT by DF name and MANAGE CHANNEL are the runtime's; anything else goes to
-//!    the channel's selected applet (`6986` if none) through `invoke`, **where the policy gate
-//!    sits**: a service (bound by the gate's policy, or declared by the applet) runs atomically in
-//!    `run_service`, anything else goes straight to `process`;
+//! 5. `execute`: SELECT by DF name, MANAGE CHANNEL and GET DATA `FF60` (the gate's last
+//!    decision) are the runtime's; anything else goes to the channel's selected applet (`6986` if
+//!    none) through `invoke`, **where the policy gate sits**: a service (bound by the gate's
+//!    policy, or declared by the applet) runs atomically in `run_service`, anything else goes
+//!    straight to `process`;
 //! 6. `shape`: the response is cut to Ne, the rest kept for GET RESPONSE (`61xx`), or `6Cxx` for a
 //!    short case 2 command with too small an Le;
 //! 7. if the tear hook cut power during the command, the card powers off and the answer is lost.
@@ -275,9 +276,10 @@ impl Card {
             Instance { aid, class, owner, applet: (class.create)(), reset_ram: Transient::default() };
         self.store.begin(TxOwner::Runtime)?;
         let mut session = Session::default();
-        let result = call_applet(&mut inst, &mut self.store, &self.services, 0, &mut session, |applet, ctx| {
-            applet.install(ctx, params)
-        });
+        let result =
+            call_applet(&mut inst, &mut self.store, &self.services, 0, &mut session, |applet, ctx| {
+                applet.install(ctx, params)
+            });
         let outcome = match result {
             Ok(Ok(())) => self.store.commit(TxOwner::Runtime).map_err(InstallError::from),
             Ok(Err(sw)) => Err(InstallError::Refused(sw)),

@@ -458,7 +458,9 @@ impl FileCard {
                 tracing::info!("the card enforces its policy: {}", names.join(", "));
             }
             Ok(None) => {}
-            Err(e) => tracing::error!("the card's stored policy has a problem (`cardgate card show` tells more): {e}"),
+            Err(e) => tracing::error!(
+                "the card's stored policy has a problem (`cardgate card show` tells more): {e}"
+            ),
         }
         Ok(FileCard {
             saved_generation: card.generation(),

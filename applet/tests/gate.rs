@@ -45,7 +45,8 @@ fn gated(rules: &str) -> Card {
 }
 
 fn plain_card() -> Card {
-    let options = CardOptions { admin_pin: Some(Zeroizing::new(ADMIN_PIN.to_vec())), ..CardOptions::default() };
+    let options =
+        CardOptions { admin_pin: Some(Zeroizing::new(ADMIN_PIN.to_vec())), ..CardOptions::default() };
     let mut card = apps::new_card(&options).unwrap();
     card.power_on();
     card
@@ -371,7 +372,8 @@ fn writes_of(setup: &dyn Fn() -> Card, apdu: &[u8]) -> u64 {
 
 #[test]
 fn a_torn_service_changes_the_counters_and_the_applet_together_or_not_at_all() {
-    let rules = "\n[[service.use.limit]]\nperiod = \"day\"\nmax_uses = 9\n\n[service.use.offline]\nupper = 9\n";
+    let rules =
+        "\n[[service.use.limit]]\nperiod = \"day\"\nmax_uses = 9\n\n[service.use.offline]\nupper = 9\n";
     let second_use = use_apdu(0x80, "time=2026-11-25T11:00:00Z");
     let fresh = || gated(rules);
     let used_once = || {
@@ -526,7 +528,11 @@ fn replacing_the_policy_needs_the_admin_pin_which_counts_and_blocks() {
     assert_eq!(card.process(&put_data(replacement.as_bytes())), h("6982"), "not without the admin PIN");
     assert_eq!(card.process(&h(WRONG_ADMIN)), h("63C2"));
     assert_eq!(card.process(&h("00200001")), h("63C2"), "asking costs no try");
-    assert_eq!(card.process(&h(VERIFY_PIN.replace("0081", "0001").as_str())), h("63C1"), "the diag PIN is not it");
+    assert_eq!(
+        card.process(&h(VERIFY_PIN.replace("0081", "0001").as_str())),
+        h("63C1"),
+        "the diag PIN is not it"
+    );
     assert_eq!(card.process(&put_data(replacement.as_bytes())), h("6982"));
     assert_eq!(card.process(&h(VERIFY_ADMIN)), h("9000"));
     assert_eq!(card.process(&h("00200001")), h("9000"));
@@ -545,7 +551,8 @@ fn replacing_the_policy_needs_the_admin_pin_which_counts_and_blocks() {
     // A service the new policy drops loses its counters; an empty PUT DATA removes the policy.
     assert_eq!(card.process(&h(SELECT_ADMIN)), h("9000"));
     assert_eq!(card.process(&h(VERIFY_ADMIN)), h("9000"));
-    let other = format!("version = 1\n[service.inc]\napplet = \"{DIAG}\"\nins = 0x22\np1 = 0\ndisabled = true\n");
+    let other =
+        format!("version = 1\n[service.inc]\napplet = \"{DIAG}\"\nins = 0x22\np1 = 0\ndisabled = true\n");
     assert_eq!(card.process(&put_data(other.as_bytes())), h("9000"));
     assert_eq!(card.counters().unwrap(), policies::Counters::new());
     assert_eq!(card.process(&h("00DADF6A")), h("9000"));
@@ -666,27 +673,30 @@ upper = 3
             prop::sample::select(vec![0x0000u16, 0xFF60, 0xDF6A, 0x0001, 0x0081, 0x0100]),
         );
         let data = prop_oneof![
-            words.prop_map(|w| service_data::to_tlv(&ServiceData::parse(w.split_whitespace()).unwrap()).unwrap()),
+            words.prop_map(
+                |w| service_data::to_tlv(&ServiceData::parse(w.split_whitespace()).unwrap()).unwrap()
+            ),
             prop::collection::vec(any::<u8>(), 0..24),
             Just(ADMIN_PIN.to_vec()),
             Just(b"1234".to_vec()),
             Just(policy_text("\n[service.use.time]\nhours = [\"00:00-12:00\"]\n").into_bytes()),
             Just(Vec::new()),
         ];
-        let structured = (header, data, prop::option::of(any::<u8>())).prop_map(|((cla, ins, p1p2), d, le)| {
-            let mut v = vec![cla, ins, (p1p2 >> 8) as u8, p1p2 as u8];
-            if !d.is_empty() {
-                if d.len() > 255 {
-                    v.push(0);
-                    v.extend_from_slice(&(d.len() as u16).to_be_bytes());
-                } else {
-                    v.push(d.len() as u8);
+        let structured =
+            (header, data, prop::option::of(any::<u8>())).prop_map(|((cla, ins, p1p2), d, le)| {
+                let mut v = vec![cla, ins, (p1p2 >> 8) as u8, p1p2 as u8];
+                if !d.is_empty() {
+                    if d.len() > 255 {
+                        v.push(0);
+                        v.extend_from_slice(&(d.len() as u16).to_be_bytes());
+                    } else {
+                        v.push(d.len() as u8);
+                    }
+                    v.extend(d);
                 }
-                v.extend(d);
-            }
-            v.extend(le);
-            v
-        });
+                v.extend(le);
+                v
+            });
         prop_oneof![
             6 => structured,
             1 => Just(h(SELECT_ADMIN)),

@@ -43,7 +43,9 @@ pub enum AdminError {
         sw: u16,
     },
     /// The card holds another text than the one sent.
-    #[error("the card acknowledged the policy but holds a different text; check it with `cardgate card show`")]
+    #[error(
+        "the card acknowledged the policy but holds a different text; check it with `cardgate card show`"
+    )]
     Mismatch,
     /// The reader or transport failed.
     #[error(transparent)]
@@ -94,7 +96,8 @@ pub fn replace_policy<T: Transport>(
         sw => return Err(status("PUT DATA the policy", sw)),
     }
     // Read it back: the card must hold exactly the text sent (GET DATA, Le 65536 when extended).
-    let get = reader_bridge::transport::Apdu { cla: 0x00, ins: 0xCA, p1, p2, data: Vec::new(), ne: Some(256) };
+    let get =
+        reader_bridge::transport::Apdu { cla: 0x00, ins: 0xCA, p1, p2, data: Vec::new(), ne: Some(256) };
     let back = exchanger.exchange(&get.encode())?;
     match (back.sw, text) {
         (sw::OK, Some(text)) if back.data == text.as_bytes() => Ok(()),

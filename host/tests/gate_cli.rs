@@ -92,7 +92,11 @@ fn a_card_made_with_a_policy_denies_with_the_documented_status_words() {
         .success()
         .stdout(predicate::str::contains("< 00000003 9000"))
         .stdout(predicate::str::contains("00\n< 6985  Conditions of use not satisfied"));
-    cardgate().args(["card", "show"]).arg(&path).assert().stdout(predicate::str::contains("2026-11-28: 3 uses"));
+    cardgate()
+        .args(["card", "show"])
+        .arg(&path)
+        .assert()
+        .stdout(predicate::str::contains("2026-11-28: 3 uses"));
 }
 
 #[test]
@@ -115,8 +119,11 @@ fn init_refuses_invalid_policies_and_bindings_the_card_does_not_declare_and_writ
     assert!(!path.exists());
     // An instruction of the diagnostic applet that is not a service (ECHO).
     let echo = dir.path().join("echo.toml");
-    std::fs::write(&echo, "version = 1\n\n[service.echo]\napplet = \"F0 43 41 52 44 47 41 54 45 01\"\nins = 0x10\n")
-        .unwrap();
+    std::fs::write(
+        &echo,
+        "version = 1\n\n[service.echo]\napplet = \"F0 43 41 52 44 47 41 54 45 01\"\nins = 0x10\n",
+    )
+    .unwrap();
     cardgate().args(["card", "init"]).arg(&path).arg("--policy").arg(&echo).assert().failure().stderr(
         predicate::str::contains("echo.toml:3: service `echo` binds applet F0434152444741544501 INS 10"),
     );
@@ -175,7 +182,11 @@ fn card_policy_replaces_the_policy_with_the_admin_pin_which_blocks() {
         cmd
     };
     replace("11111111").assert().failure().stderr(predicate::str::contains("wrong admin PIN: 2 tries left"));
-    cardgate().args(["card", "show"]).arg(&path).assert().stdout(predicate::str::contains("2 of 3 tries left"));
+    cardgate()
+        .args(["card", "show"])
+        .arg(&path)
+        .assert()
+        .stdout(predicate::str::contains("2 of 3 tries left"));
     replace("87654321").assert().success().stdout(predicate::str::contains("policy replaced by"));
     cardgate()
         .args(["card", "show"])

@@ -329,7 +329,8 @@ upper = 3
 "#;
         let policy = crate::Policy::parse(text, "p.toml").unwrap();
         let service = policy.service("pay").unwrap();
-        let data = ServiceData::parse("amount=12.50 currency=CNY time=2026-11-28T17:00:00Z".split(' ')).unwrap();
+        let data =
+            ServiceData::parse("amount=12.50 currency=CNY time=2026-11-28T17:00:00Z".split(' ')).unwrap();
         let once = record_use(service, &data, &ServiceCounters::default());
         let twice = record_use(service, &data, &once);
         // 17:00 UTC is 01:00 on the 29th in Shanghai, a Sunday: the week began on Monday the 23rd.

@@ -65,8 +65,12 @@ fn opensc_tool_and_scriptor_get_the_denial_status_words_and_the_last_decision() 
         ],
     );
     out.success();
-    let sws: Vec<&str> =
-        out.stdout.lines().filter(|l| l.starts_with("Received (SW1=")).map(|l| l.trim().trim_end_matches(':')).collect();
+    let sws: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("Received (SW1="))
+        .map(|l| l.trim().trim_end_matches(':'))
+        .collect();
     assert_eq!(
         sws,
         [
@@ -118,7 +122,10 @@ fn cardgate_card_policy_replaces_the_policy_through_the_reader() {
     };
     replace("00000000").failure().stderr_has("wrong admin PIN: 2 tries left");
     replace("87654321").success().stdout_has("policy replaced");
-    let out = run("opensc-tool", &["-r", SLOT0.1, "-s", SELECT_DIAG, "-s", &use_apdu("000000020000"), "-s", "8022000004"]);
+    let out = run(
+        "opensc-tool",
+        &["-r", SLOT0.1, "-s", SELECT_DIAG, "-s", &use_apdu("000000020000"), "-s", "8022000004"],
+    );
     out.success();
     assert_eq!(out.stdout.matches("Received (SW1=0x90, SW2=0x00)").count(), 3, "no longer gated: {out}");
 }

@@ -249,7 +249,9 @@ impl Applet for Diag {
                 Self::own_command(ctx, cmd, reply)
             }
             // An instruction this applet has, in the wrong class (ISO 7816-4 §5.6, table 6).
-            (true, 0x10 | 0x12 | 0x14 | 0x22 | 0x26 | 0x30 | 0x32) | (false, 0x2C) => Err(sw::CLA_NOT_SUPPORTED),
+            (true, 0x10 | 0x12 | 0x14 | 0x22 | 0x26 | 0x30 | 0x32) | (false, 0x2C) => {
+                Err(sw::CLA_NOT_SUPPORTED)
+            }
             _ => Err(sw::INS_NOT_SUPPORTED),
         }
     }

@@ -131,7 +131,8 @@ impl ServiceGate for PolicyGate {
             Loaded::Valid { policy, .. } => policy,
         };
         let command = call.command;
-        let Some(service) = policy.service_for(call.aid.as_bytes(), command.ins(), command.p1(), command.p2())
+        let Some(service) =
+            policy.service_for(call.aid.as_bytes(), command.ins(), command.p1(), command.p2())
         else {
             return Ok(Verdict::NotAService);
         };

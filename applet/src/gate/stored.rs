@@ -1,5 +1,5 @@
 //! The policy and its velocity counters in the card's persistent state: two objects of the
-//! runtime's owner ([`SYSTEM`](crate::store::SYSTEM)), so the state file needs no new format.
+//! runtime's owner ([`SYSTEM`]), so the state file needs no new format.
 //!
 //! | object | content |
 //! |---|---|

@@ -249,7 +249,9 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
 fn print_policy(card: &applet::Card) -> anyhow::Result<ExitCode> {
     match apps::admin::pin_tries(card) {
         Some((0, _)) => println!("admin    PIN blocked: the policy can no longer be replaced"),
-        Some((left, limit)) => println!("admin    PIN set, {left} of {limit} tries left (`cardgate card policy`)"),
+        Some((left, limit)) => {
+            println!("admin    PIN set, {left} of {limit} tries left (`cardgate card policy`)")
+        }
         None => println!("admin    none: the policy cannot be replaced"),
     }
     let policy = match card.policy() {
