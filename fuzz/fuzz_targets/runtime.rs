@@ -1,5 +1,7 @@
 //! Sessions of arbitrary commands, resets, power cuts and tears against a card with the diagnostic
-//! applet and an applet that drives persistent memory and transactions from the command bytes.
+//! applet, the policy administration applet, the policy of `policies/examples/diag.toml` (so diag
+//! USE and INCREMENT go through the gate), and an applet that drives persistent memory and
+//! transactions from the command bytes.
 //! Invariants after every step: an answer of at least SW1 SW2 with a real SW1, no transaction
 //! outliving a command, the quota respected, no applet panic; at the end the state file round-trips.
 #![no_main]
@@ -51,6 +53,7 @@ const STORAGE: AppletClass = AppletClass { name: "storage", about: "fuzz", creat
 enum Op {
     Apdu(Vec<u8>),
     SelectStorage(u8),
+    SelectAdmin(u8),
     Reset,
     PowerOff,
     TearAfter(u8),
@@ -62,6 +65,9 @@ fn card() -> Option<Card> {
     card.install("diag", apps::diag::aid(), &[]).ok()?;
     let storage = Aid::from_hex("A0000009990F").ok()?;
     card.install("storage", storage, &[]).ok()?;
+    card.install("admin", apps::admin::aid(), &apps::admin::install_params(b"87654321", 3)).ok()?;
+    let policy = include_str!("../../policies/examples/diag.toml");
+    card.install_policy(Some(&policies::Policy::parse(policy, "diag.toml").ok()?)).ok()?;
     card.set_default_applet(Some(apps::diag::aid())).ok()?;
     Some(card)
 }
@@ -75,6 +81,11 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::SelectStorage(cla) => {
                 let cla = cla & 0x03;
                 card.process_into(&[cla, 0xA4, 0x04, 0x00, 0x06, 0xA0, 0x00, 0x00, 0x09, 0x99, 0x0F, 0x00], &mut out)
+            }
+            Op::SelectAdmin(cla) => {
+                let mut apdu = vec![cla & 0x03, 0xA4, 0x04, 0x0C, 0x0A];
+                apdu.extend_from_slice(&apps::admin::AID);
+                card.process_into(&apdu, &mut out)
             }
             Op::Reset => {
                 card.reset();
@@ -98,4 +109,5 @@ fuzz_target!(|ops: Vec<Op>| {
     let bytes = card.to_state_bytes();
     let again = Card::from_state_bytes(&bytes, apps::catalog().with(STORAGE)).expect("a saved state loads");
     assert_eq!(again.to_state_bytes(), bytes);
+    assert!(card.counters().is_ok(), "the gate's counters always decode");
 });
