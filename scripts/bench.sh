@@ -27,6 +27,13 @@ echo
 echo "== policy gate =="
 cargo bench -q -p applet --bench gate 2>/dev/null
 
+# --- Policy gate on the card (BENCHMARKS.md, "Policy gate on the card") ---------------------------
+# A service through the card with and without the gate: rows of the dispatch run above.
+echo
+echo "== policy gate on the card: a gated service against the same service ungated =="
+awk '/^result service_ungated / { u = $3 } /^result service_gated / { g = $3 }
+     END { if (u && g) printf "ungated %d ops/s, gated %d ops/s: %.1fx\n", u, g, u / g }' "$out/runtime.txt"
+
 # --- Hotspot server (BENCHMARKS.md, "Hotspot server") -------------------------------------------
 echo
 echo "== hotspot server =="
