@@ -470,9 +470,9 @@ fn a_policy_binding_an_instruction_the_applet_does_not_declare_is_refused_at_loa
         list[0].to_string(),
         "echo.toml:3: service `echo` binds applet F0434152444741544501 INS 10, which is not a service that applet declares"
     );
-    // An applet the card does not have.
-    let wallet = "version = 1\n[service.pay]\napplet = \"A0 00 00 08 58 01 01\"\nins = 0x50\n";
-    let policy = Policy::parse(wallet, "wallet.toml").unwrap();
+    // An applet the card does not have (the transit purse of `transit.toml`).
+    let transit = "version = 1\n[service.fare]\napplet = \"A0 00 00 08 58 02 01\"\nins = 0x54\n";
+    let policy = Policy::parse(transit, "transit.toml").unwrap();
     assert!(matches!(card.install_policy(Some(&policy)), Err(PolicyLoadError::Undeclared(_))));
     assert_eq!(card.policy_text().unwrap(), None, "nothing was stored");
     assert_eq!(card.process(&h("8010000001AA00")), h("AA 9000"));
@@ -482,7 +482,7 @@ fn a_policy_binding_an_instruction_the_applet_does_not_declare_is_refused_at_loa
     let kept = card.policy_text().unwrap().unwrap().to_owned();
     assert_eq!(card.process(&h(SELECT_ADMIN)), h("9000"));
     assert_eq!(card.process(&h(VERIFY_ADMIN)), h("9000"));
-    for refused in [text.as_str(), wallet, "version = 1\n[service.x]\nbogus = 1\n", "\u{1}\u{2} not TOML"] {
+    for refused in [text.as_str(), transit, "version = 1\n[service.x]\nbogus = 1\n", "\u{1}\u{2} not TOML"] {
         assert_eq!(card.process(&put_data(refused.as_bytes())), h("6A80"), "{refused}");
         assert_eq!(card.policy_text().unwrap(), Some(kept.as_str()));
     }
@@ -732,4 +732,29 @@ upper = 3
             prop_assert_eq!(again.to_state_bytes(), bytes);
         }
     }
+}
+
+#[test]
+fn the_offline_payment_example_gates_the_credit_wallet_before_it_runs() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/examples/offline-payment.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut card = plain_card();
+    // GENERATE PAYMENT CODE (80 50) is a service the wallet declares: the example loads.
+    card.install_policy(Some(&Policy::parse(&text, path).unwrap())).unwrap();
+    assert_eq!(card.process(&h("00A4040C07 A0000008580101")), h("9000"));
+    let generate = |words: &str| {
+        let data = service_data::to_tlv(&ServiceData::parse(words.split_whitespace()).unwrap()).unwrap();
+        [&[0x80, 0x50, 0x00, 0x00, data.len() as u8][..], &data, &[0x00]].concat()
+    };
+    let before = card.to_state_bytes();
+    // A denied merchant: the gate refuses before the wallet (which holds no code yet) sees it.
+    let fraud = "amount=10.00 currency=CNY time=2026-11-28T02:00:00Z merchant=FRAUD-0001 mcc=5411";
+    assert_eq!(card.process(&generate(fraud)), h("6985"));
+    let record = last(&mut card);
+    assert_eq!((record.service.as_str(), codes(&record)), ("payment-code", vec![MerchantDenied]));
+    // Above the CVM limit without the cardholder PIN (the wallet's PIN is in the cardholder slot).
+    let dear = "amount=500.00 currency=CNY time=2026-11-28T02:00:00Z merchant=SHOP-0001 mcc=5411";
+    assert_eq!(card.process(&generate(dear)), h("6982"));
+    assert_eq!(codes(&last(&mut card)), [PinRequired]);
+    assert_eq!(*card.to_state_bytes(), *before, "denials change nothing");
 }
