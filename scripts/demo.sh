@@ -3,7 +3,8 @@
 #
 # An emulated card in vsmartcard's virtual reader (pcscd + vpcd, "Virtual PCD 00 00"), the issuer
 # server on SQLite in a temporary directory, and two merchants. The issuer personalizes the card; the
-# card presents a payment code as a QR code (terminal and PNG); merchant A accepts it from the PNG,
+# card presents a payment code as a QR code (terminal and PNG), after its policy gate allowed it (and
+# refuses a presentation to a denied merchant before the wallet runs); merchant A accepts it from the PNG,
 # offline; the same code is replayed at merchant B, which cannot know; both settle at a time a few
 # seconds ahead; the verdicts show the replay caught. Everything started here is stopped at the end.
 set -euo pipefail
@@ -32,8 +33,8 @@ wait_for() { # FILE WHAT: waits up to 20 s for FILE to exist
 exec 9>/tmp/cardgate-vpcd.lock
 flock 9
 
-step "An emulated card (the diagnostic applet and the credit wallet, PIN 1234), served to pcscd through vpcd"
-"$cardgate" card init "$dir/card"
+step "An emulated card (the diagnostic applet and the credit wallet, PIN 1234) that enforces policies/examples/offline-payment.toml before the wallet runs, served to pcscd through vpcd"
+"$cardgate" card init "$dir/card" --policy policies/examples/offline-payment.toml --admin-pin 87654321
 "$cardgate" card serve "$dir/card" --ready-file "$dir/card.ready" 2>"$dir/card.log" &
 pids+=($!)
 wait_for "$dir/card.ready" "the card"
@@ -57,7 +58,10 @@ step "Issue: the card generates its own key; the issuer signs a code for it (1 d
 "$cardgate" issue -r "$reader" "${admin[@]}" --account alice --valid-for 1day --uses 5 --threshold 200.00 --payee-mcc 5411
 
 step "Present: the card signs counter, time, the terminal's random number, the amount and the code's hash; the QR code, in the terminal and as a PNG"
-"$cardgate" present -r "$reader" --amount 12.50 --png "$dir/code.png"
+"$cardgate" present -r "$reader" --amount 12.50 --merchant SHOP-A --mcc 5411 --png "$dir/code.png"
+
+step "The card's policy refuses, before the wallet runs, a presentation to a merchant the issuer denies (exit code 1)"
+"$cardgate" present -r "$reader" --amount 12.50 --merchant FRAUD-0001 --mcc 5411 --text || echo "(exit code $?)"
 
 step "Merchant A, offline: decode the PNG, check both signatures and the security content, queue the payment"
 "$cardgate" accept --qr "$dir/code.png" --amount 12.50 --queue "$dir/shop-a.db"
