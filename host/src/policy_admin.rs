@@ -75,7 +75,10 @@ pub fn replace_policy<T: Transport>(
     // ISO 7816-4 §11.5.6: VERIFY, P2 = the admin PIN's reference.
     let mut verify = Zeroizing::new(vec![0x00, 0x20, 0x00, admin::PIN_REFERENCE, admin_pin.len() as u8]);
     verify.extend_from_slice(admin_pin);
-    match exchanger.exchange(&verify)?.sw {
+    let mut outcome = exchanger.exchange(&verify)?;
+    // The exchange record holds the command as sent: the PIN goes with it.
+    outcome.exchanges.iter_mut().for_each(|e| zeroize::Zeroize::zeroize(&mut e.command));
+    match outcome.sw {
         sw::OK => {}
         sw::AUTH_METHOD_BLOCKED | 0x63C0 => return Err(AdminError::Blocked),
         sw if sw & 0xFFF0 == 0x63C0 => return Err(AdminError::WrongPin { left: (sw & 0x0F) as u8 }),
