@@ -55,11 +55,13 @@
 //!     are shared by all channels the applet is selected on: keep security state out of them.
 //! - A panic in an applet is caught: the command gets `6F00` and the card stays up.
 
+use aws_lc_rs::agreement;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::aid::Aid;
 use crate::apdu::Command;
+use crate::drbg::{self, HmacDrbg};
 use crate::store::{ObjectKey, Owner, Store, StoreError, TxOwner};
 use crate::sw::{self, Sw};
 
@@ -427,17 +429,54 @@ impl<'a> Context<'a> {
 
     // --- random numbers and keys -------------------------------------------------------------
 
-    /// Fills `buf` with random bytes from the operating system's generator (via aws-lc).
+    /// Whether this is an insecure test card (`cardgate card init --insecure-seed`): its random
+    /// numbers and keys come from a seeded DRBG ([`crate::drbg`]), so anyone who knows the seed
+    /// knows them. Applets may say so to the host (the credit wallet does, in its status).
+    pub fn is_insecure_test_card(&self) -> bool {
+        self.store.read(drbg::STATE_OBJECT).is_some()
+    }
+
+    /// Runs `f` with the card's seeded DRBG and stores the DRBG's new state before returning its
+    /// result; `None` on a normal card (no DRBG). The state is written outside any transaction
+    /// (as a try counter is): an aborted transaction must not rewind the generator, or the next
+    /// draw would repeat the last one.
+    fn with_drbg<R>(&mut self, f: impl FnOnce(&mut HmacDrbg) -> Result<R, drbg::DrbgError>) -> Result<Option<R>, Sw> {
+        let Some(bytes) = self.store.read(drbg::STATE_OBJECT) else { return Ok(None) };
+        let mut state = HmacDrbg::from_bytes(bytes).map_err(|_| sw::UNKNOWN)?;
+        let out = f(&mut state).map_err(|_| sw::UNKNOWN)?;
+        self.store.write_non_atomic(drbg::STATE_OBJECT, &state.to_bytes(), true).map_err(store_sw)?;
+        Ok(Some(out))
+    }
+
+    /// Fills `buf` with random bytes from the operating system's generator (via aws-lc), or from
+    /// the seeded DRBG on an insecure test card.
     pub fn random(&mut self, buf: &mut [u8]) -> Result<(), Sw> {
-        aws_lc_rs::rand::fill(buf).map_err(|_| sw::UNKNOWN)
+        let mut drawn = Zeroizing::new(vec![0u8; buf.len()]);
+        match self.with_drbg(|d| d.generate(&mut drawn))? {
+            Some(()) => {
+                buf.copy_from_slice(&drawn);
+                Ok(())
+            }
+            None => aws_lc_rs::rand::fill(buf).map_err(|_| sw::UNKNOWN),
+        }
     }
 
     /// Generates an ECDSA P-256 key pair on the card and keeps the private key in secret
     /// persistent object `id` (PKCS#8; it never leaves the card). Returns the public key as an
-    /// uncompressed point (65 bytes, `04 || X || Y`).
+    /// uncompressed point (65 bytes, `04 || X || Y`). On an insecure test card the private key
+    /// comes from the seeded DRBG (FIPS 186-5 §A.2.2 rejection sampling, [`drbg::p256_scalar`]).
     pub fn generate_p256(&mut self, id: u16) -> Result<Vec<u8>, Sw> {
-        let pair =
-            EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| sw::UNKNOWN)?;
+        let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pair = match self.with_drbg(drbg::p256_scalar)? {
+            None => EcdsaKeyPair::generate(alg).map_err(|_| sw::UNKNOWN)?,
+            Some(d) => {
+                let private = agreement::PrivateKey::from_private_key(&agreement::ECDH_P256, d.as_ref())
+                    .map_err(|_| sw::UNKNOWN)?;
+                let public = private.compute_public_key().map_err(|_| sw::UNKNOWN)?;
+                EcdsaKeyPair::from_private_key_and_public_key(alg, d.as_ref(), public.as_ref())
+                    .map_err(|_| sw::UNKNOWN)?
+            }
+        };
         let pkcs8 = pair.to_pkcs8v1().map_err(|_| sw::UNKNOWN)?;
         self.write_secret(id, pkcs8.as_ref())?;
         Ok(pair.public_key().as_ref().to_vec())

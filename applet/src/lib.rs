@@ -17,7 +17,8 @@
 //!   [`apps::admin`]) and [`apps::catalog`];
 //! - [`sw`]: status words and their meanings;
 //! - [`tlv`]: strict BER-TLV, shared by the whole workspace;
-//! - [`credit`]: the offline credit payment formats the card and the host share.
+//! - [`credit`]: the offline credit payment formats the card and the host share;
+//! - [`drbg`]: the seeded HMAC_DRBG of insecure test cards (`card init --insecure-seed`).
 //!
 //! ```
 //! use applet::{apps, Card, CardConfig};
@@ -35,6 +36,7 @@ pub mod applet;
 pub mod apps;
 pub mod atr;
 pub mod credit;
+pub mod drbg;
 pub mod gate;
 pub mod pin;
 pub mod runtime;

@@ -451,6 +451,13 @@ impl FileCard {
         };
         let card = Card::from_state_bytes(&bytes, catalog)
             .map_err(|source| StateError::Format { path: path.to_path_buf(), source })?;
+        if card.is_insecure_test_card() {
+            tracing::warn!(
+                "{} is an INSECURE TEST CARD: its random numbers and keys come from a seeded DRBG \
+                 (card init --insecure-seed); never use it for anything real",
+                path.display()
+            );
+        }
         // The gate loads the stored policy by itself at the first command; say what it will find.
         match card.policy() {
             Ok(Some(policy)) => {

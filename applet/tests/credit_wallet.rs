@@ -215,6 +215,41 @@ fn the_card_refuses_what_its_token_does_not_allow_and_counts_nothing() {
 }
 
 #[test]
+fn seeded_cards_make_the_same_wallet_key_and_say_they_are_insecure() {
+    let seeded = |seed: &[u8]| {
+        let options = CardOptions { insecure_seed: Some(seed.to_vec().into()), ..CardOptions::default() };
+        let mut card = apps::new_card(&options).unwrap();
+        card.power_on();
+        select(&mut card);
+        card
+    };
+    let status_flag = |card: &mut applet::Card| {
+        let (data, sw) = send(card, &cmd(0x00, 0xCA, 0x00, 0xE7, &[]));
+        assert_eq!(sw, 0x9000);
+        let value = tlv::parse_single(&data).unwrap().value.to_vec();
+        tlv::find(&value, tags::INSECURE_TEST_CARD).unwrap().map(<[u8]>::to_vec)
+    };
+    let (mut a, mut b, mut c) = (seeded(b"S"), seeded(b"S"), seeded(b"T"));
+    let ka = generate_key(&mut a, 0).0;
+    assert_eq!(ka, generate_key(&mut b, 0).0, "one seed, one key");
+    assert_ne!(ka, generate_key(&mut c, 0).0, "another seed, another key");
+    // A code issued for A's key is one B accepts: that is what lets an issuance replay.
+    let (pair, key) = issuer();
+    let code = code_for(ka, &pair, &key);
+    for card in [&mut a, &mut b] {
+        assert_eq!(put(card, tags::ISSUER_KEY, &key.encode()), 0x9000);
+        assert_eq!(put(card, tags::PAYMENT_CODE, &code.encoded), 0x9000);
+        assert_eq!(status_flag(card), Some(vec![0x01]), "E7 says: insecure test card");
+    }
+    assert_eq!(put(&mut c, tags::ISSUER_KEY, &key.encode()), 0x9000);
+    assert_eq!(put(&mut c, tags::PAYMENT_CODE, &code.encoded), 0x6A80, "not C's key");
+    let mut normal = card();
+    select(&mut normal);
+    assert_eq!(status_flag(&mut normal), None, "a normal card says nothing");
+    assert_ne!(generate_key(&mut normal, 0).0, ka);
+}
+
+#[test]
 fn an_active_wallet_changes_only_with_the_cardholder_pin() {
     let (mut card, code) = personalized();
     assert_eq!(generate_key(&mut card, 0).1, 0x6985, "no silent key replacement");

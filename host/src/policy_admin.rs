@@ -52,6 +52,10 @@ pub enum AdminError {
     Transport(#[from] TransportError),
 }
 
+/// The name the admin PIN goes by in an emitted script (`${admin_pin}`, `cardgate run -D
+/// admin_pin=...`).
+pub const ADMIN_PIN_SECRET: &str = "admin_pin";
+
 /// SELECT the administration applet (no FCI).
 fn select() -> Vec<u8> {
     let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C, admin::AID.len() as u8];
@@ -75,9 +79,9 @@ pub fn replace_policy<T: Transport>(
     // ISO 7816-4 §11.5.6: VERIFY, P2 = the admin PIN's reference.
     let mut verify = Zeroizing::new(vec![0x00, 0x20, 0x00, admin::PIN_REFERENCE, admin_pin.len() as u8]);
     verify.extend_from_slice(admin_pin);
-    let mut outcome = exchanger.exchange(&verify)?;
-    // The exchange record holds the command as sent: the PIN goes with it.
-    outcome.exchanges.iter_mut().for_each(|e| zeroize::Zeroize::zeroize(&mut e.command));
+    // A secret: the exchange record keeps only the header, and a script recorder writes
+    // `${admin_pin}` instead of the PIN.
+    let outcome = exchanger.exchange_secret(&verify, ADMIN_PIN_SECRET)?;
     match outcome.sw {
         sw::OK => {}
         sw::AUTH_METHOD_BLOCKED | 0x63C0 => return Err(AdminError::Blocked),

@@ -85,6 +85,12 @@ impl ChallengeCard {
             // READ ID: exactly Le = 10 or 6C10
             (0x80, 0xCB, 5) if c[4] == 0x10 => ok((0x30..0x40).collect()),
             (0x80, 0xCB, 5) => vec![0x6C, 0x10],
+            // VERIFY: the PIN is "2468"
+            (0x00, 0x20, _) if c[4..] == [0x04, b'2', b'4', b'6', b'8'] => {
+                self.authenticated = true;
+                ok(vec![])
+            }
+            (0x00, 0x20, _) => vec![0x63, 0xC2],
             // READ STATE: 61 01 that the flow leaves unfollowed
             (0x80, 0xCC, 5) => vec![0x61, 0x01],
             _ => vec![0x6D, 0x00],
@@ -138,11 +144,19 @@ fn flow(card: ChallengeCard) -> (String, ChallengeCard) {
 }
 
 fn replay(script: &str, card: ChallengeCard) -> (u8, ChallengeCard, Collect) {
+    replay_with(script, card, &[])
+}
+
+/// Replays with variables set as `-D name=value` sets them.
+fn replay_with(script: &str, card: ChallengeCard, defines: &[(&str, &[u8])]) -> (u8, ChallengeCard, Collect) {
     let parsed = parse_str("emitted.cg", Path::new("."), script, false).unwrap();
     let mut out = Collect::default();
     let mut diag = Vec::new();
     let mut engine = Engine::new(card, &mut out, &mut diag, Options::default());
     engine.start().unwrap();
+    for (name, value) in defines {
+        engine.vars_mut().set(name, value.to_vec());
+    }
     let _ = engine.run(&[parsed.into_stmt()]);
     let (code, card) = engine.finish();
     (code, card, out)
@@ -251,4 +265,68 @@ fn an_emitted_script_replays_on_a_fresh_emulated_card() {
             "{state}"
         );
     }
+}
+
+/// A flow that sends the PIN as a secret: the script names it, never holds it, and replays with it
+/// given as a variable.
+#[test]
+fn a_secret_command_is_a_variable_in_the_script_and_its_bytes_are_nowhere() {
+    let recorder = ScriptRecorder::new(ChallengeCard::new(5));
+    let log = recorder.log();
+    let mut ex = Exchanger::new(recorder);
+    ex.expect_ok(&[0x00, 0xA4, 0x04, 0x00, 0x05, 0xF0, 1, 2, 3, 4, 0x00]).unwrap();
+    let verify = [0x00, 0x20, 0x00, 0x81, 0x04, b'2', b'4', b'6', b'8'];
+    let out = ex.exchange_secret(&verify, "pin").unwrap();
+    assert_eq!(out.sw, 0x9000);
+    assert_eq!(out.exchanges[0].command, [0x00, 0x20, 0x00, 0x81], "the exchange record has no PIN");
+    assert_eq!(ex.expect_ok(&[0x80, 0x22, 0x00, 0x00, 0x04]).unwrap(), [0, 0, 0, 1], "verified");
+    // A wrong PIN, also secret: recorded with the status word it got.
+    assert_eq!(ex.exchange_secret(&[0x00, 0x20, 0x00, 0x81, 0x02, b'9', b'9'], "pin").unwrap().sw, 0x63C2);
+    let card = ex.into_inner().into_inner();
+    assert_eq!(card.sent[1], verify, "the card got the PIN");
+
+    let script = log.script();
+    assert_eq!(log.secrets(), ["pin"]);
+    assert!(script.contains("\n00 20 00 81 {${pin}} => 9000\n"), "{script}");
+    assert!(script.contains("\n00 20 00 81 {${pin}} => 63C2\n"), "{script}");
+    assert!(script.contains("replay with: cardgate run -r READER -D pin=VALUE FILE"), "{script}");
+    for leak in ["2468", "32343638", "32 34 36 38", "39 39", "3939"] {
+        assert!(!script.contains(leak), "{leak:?} is in the script:\n{script}");
+    }
+
+    // Replayed with the PIN: the same result, except that both VERIFYs now carry the given PIN, so
+    // the second (recorded 63C2) answers 9000 and fails its expectation; that is the point of `=>`.
+    let (code, card, out) = replay_with(&script, ChallengeCard::new(6), &[("pin", b"2468")]);
+    assert_eq!(code, EXIT_FAILED, "{:?}", out.errors);
+    assert_eq!(card.counter, 1);
+    assert_eq!(card.sent[1], verify);
+    // Without the PIN the script cannot run: an unset variable is a script error, found at the VERIFY.
+    let (code, card, _) = replay_with(&script, ChallengeCard::new(6), &[]);
+    assert_eq!(code, cardgate::script::engine::EXIT_SCRIPT);
+    assert_eq!(card.sent.len(), 1, "stopped before the VERIFY");
+}
+
+/// A secret command the transport could not deliver is noted without its data.
+#[test]
+fn a_failed_secret_command_is_noted_without_its_data() {
+    struct Gone;
+    impl Transport for Gone {
+        fn name(&self) -> String {
+            "gone".into()
+        }
+        fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+            Ok(vec![0x3B, 0x00])
+        }
+        fn transmit(&mut self, _: &[u8]) -> Result<Vec<u8>, TransportError> {
+            Err(TransportError::CardRemoved { reader: "gone".into() })
+        }
+        fn reset(&mut self, _: ResetKind) -> Result<Vec<u8>, TransportError> {
+            self.atr()
+        }
+    }
+    let mut rec = ScriptRecorder::new(Gone);
+    assert!(rec.transmit_secret(&[0x00, 0x20, 0x00, 0x81, 0x04, b'2', b'4', b'6', b'8'], "pin").is_err());
+    let script = rec.script();
+    assert!(script.contains("# not sent (the card was removed from reader \"gone\"): 00200081 with $pin"), "{script}");
+    assert!(!script.contains("32343638"), "{script}");
 }

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use zeroize::Zeroizing;
+
 /// How a transport failed. Each variant reads as a sentence a person can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -121,6 +123,14 @@ pub trait Transport {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
     /// Resets the card and returns the new ATR.
     fn reset(&mut self, kind: ResetKind) -> Result<Vec<u8>, TransportError>;
+    /// Sends a C-APDU whose data field is a secret (a PIN) called `name`: the card gets the same
+    /// bytes as from [`transmit`](Transport::transmit), but a transport that writes commands down
+    /// for people to read (a script recorder) must write the name instead of the data. The default
+    /// is `transmit`. [`Exchanger::exchange_secret`] sends through it.
+    fn transmit_secret(&mut self, command: &[u8], name: &'static str) -> Result<Vec<u8>, TransportError> {
+        let _ = name;
+        self.transmit(command)
+    }
     /// The protocol in use, when the transport knows it (a PC/SC connection does; an in-process card
     /// may not). Callers that need one fall back to [`Protocol::from_atr`].
     fn protocol(&self) -> Option<Protocol> {
@@ -141,6 +151,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn reset(&mut self, kind: ResetKind) -> Result<Vec<u8>, TransportError> {
         (**self).reset(kind)
     }
+    fn transmit_secret(&mut self, command: &[u8], name: &'static str) -> Result<Vec<u8>, TransportError> {
+        (**self).transmit_secret(command, name)
+    }
     fn protocol(&self) -> Option<Protocol> {
         (**self).protocol()
     }
@@ -149,7 +162,8 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 /// One physical command/response pair, with how long the card took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {
-    /// The C-APDU as sent.
+    /// The C-APDU as sent; for a command sent with [`Exchanger::exchange_secret`], only its header
+    /// (`CLA INS P1 P2`): the secret data is not kept.
     pub command: Vec<u8>,
     /// The R-APDU as received.
     pub response: Vec<u8>,
@@ -248,46 +262,69 @@ impl<T: Transport> Exchanger<T> {
         self.transport
     }
 
-    fn round(&mut self, command: &[u8], exchanges: &mut Vec<Exchange>) -> Result<Vec<u8>, TransportError> {
+    fn round(
+        &mut self,
+        command: &[u8],
+        secret: Option<&'static str>,
+        exchanges: &mut Vec<Exchange>,
+    ) -> Result<Vec<u8>, TransportError> {
         let start = Instant::now();
-        let response = self.transport.transmit(command)?;
+        let response = match secret {
+            Some(name) => self.transport.transmit_secret(command, name)?,
+            None => self.transport.transmit(command)?,
+        };
         if response.len() < 2 {
             return Err(TransportError::BadResponse(response.len()));
         }
-        exchanges.push(Exchange {
-            command: command.to_vec(),
-            response: response.clone(),
-            elapsed: start.elapsed(),
-        });
+        // A secret command is kept as its header only.
+        let kept = if secret.is_some() { &command[..4] } else { command };
+        exchanges.push(Exchange { command: kept.to_vec(), response: response.clone(), elapsed: start.elapsed() });
         Ok(response)
     }
 
     /// Sends one command and follows it up as the options say.
     pub fn exchange(&mut self, command: &[u8]) -> Result<Outcome, TransportError> {
+        self.exchange_with(command, None)
+    }
+
+    /// Like [`exchange`](Exchanger::exchange) for a command whose data field is a secret called
+    /// `name` (a VERIFY with a PIN): it goes to the card through
+    /// [`Transport::transmit_secret`], so a recording transport writes `name` instead of the data,
+    /// and the [`Outcome`] keeps only the header of the commands that carried it. The copies made
+    /// on the way (chaining, Le retries) are zeroised. GET RESPONSE rounds carry no secret and are
+    /// sent as usual.
+    pub fn exchange_secret(&mut self, command: &[u8], name: &'static str) -> Result<Outcome, TransportError> {
+        self.exchange_with(command, Some(name))
+    }
+
+    fn exchange_with(&mut self, command: &[u8], secret: Option<&'static str>) -> Result<Outcome, TransportError> {
         if command.len() < 4 {
             return Err(TransportError::BadCommand(format!(
                 "a command APDU has at least 4 bytes (CLA INS P1 P2), this one has {}",
                 command.len()
             )));
         }
-        let parts = match self.options.long_commands {
+        let parts: Vec<Zeroizing<Vec<u8>>> = match self.options.long_commands {
             LongCommands::AsGiven => vec![command.to_vec()],
             LongCommands::Chain { max_data } => Apdu::parse(command)?.chained(usize::from(max_data.max(1))),
             LongCommands::Extended => vec![Apdu::parse(command)?.encode()],
-        };
+        }
+        .into_iter()
+        .map(Zeroizing::new)
+        .collect();
         let mut exchanges = Vec::new();
         let Some((last, leading)) = parts.split_last() else {
             return Err(TransportError::BadCommand("nothing to send".into()));
         };
         for part in leading {
             // ISO 7816-4 §5.3.3: each part but the last is answered 9000 when the card takes it.
-            let response = self.round(part, &mut exchanges)?;
+            let response = self.round(part, secret, &mut exchanges)?;
             let (body, sw) = split_sw(&response);
             if sw != 0x9000 {
                 return Ok(Outcome { data: body.to_vec(), sw, exchanges });
             }
         }
-        let mut response = self.round(last, &mut exchanges)?;
+        let mut response = self.round(last, secret, &mut exchanges)?;
         let mut data = Vec::new();
         let mut rounds = 1;
         loop {
@@ -299,12 +336,12 @@ impl<T: Transport> Exchanger<T> {
             }
             if sw1 == 0x6C && self.options.fix_le {
                 // ISO 7816-4 §5.6: "wrong Le field; SW2 encodes the exact number of available bytes".
-                let resend = with_le(last, sw2);
-                response = self.round(&resend, &mut exchanges)?;
+                let resend = Zeroizing::new(with_le(last, sw2));
+                response = self.round(&resend, secret, &mut exchanges)?;
             } else if sw1 == 0x61 && self.options.get_response {
                 data.extend_from_slice(body);
                 let cla = self.options.get_response_cla.unwrap_or(command[0] & !0x10);
-                response = self.round(&[cla, 0xC0, 0x00, 0x00, sw2], &mut exchanges)?;
+                response = self.round(&[cla, 0xC0, 0x00, 0x00, sw2], None, &mut exchanges)?;
             } else {
                 data.extend_from_slice(body);
                 return Ok(Outcome { data, sw, exchanges });
@@ -394,8 +431,12 @@ impl Apdu {
     pub fn chained(&self, max_data: usize) -> Vec<Vec<u8>> {
         let max_data = max_data.clamp(1, 255);
         let ne = self.ne.map(|ne| ne.min(256));
+        // Each part is a new Apdu with a copy of its slice of the data (zeroised when dropped).
+        let part = |cla: u8, data: &[u8], ne: Option<usize>| {
+            Apdu { cla, ins: self.ins, p1: self.p1, p2: self.p2, data: data.to_vec(), ne }.encode()
+        };
         if self.data.len() <= max_data {
-            return vec![Apdu { ne, ..self.clone() }.encode()];
+            return vec![part(self.cla, &self.data, ne)];
         }
         let chunks: Vec<&[u8]> = self.data.chunks(max_data).collect();
         let n = chunks.len();
@@ -404,15 +445,16 @@ impl Apdu {
             .enumerate()
             .map(|(i, chunk)| {
                 let last = i + 1 == n;
-                Apdu {
-                    cla: if last { self.cla } else { self.cla | 0x10 },
-                    data: chunk.to_vec(),
-                    ne: if last { ne } else { None },
-                    ..self.clone()
-                }
-                .encode()
+                part(if last { self.cla } else { self.cla | 0x10 }, chunk, if last { ne } else { None })
             })
             .collect()
+    }
+}
+
+impl Drop for Apdu {
+    /// The data may be a secret (a PIN on its way to the card): zeroised with the value.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.data);
     }
 }
 
@@ -502,6 +544,36 @@ mod tests {
         assert_eq!(out.sw, 0x9000);
         assert_eq!(ex.transport().sent[1], h("01C0000003"), "GET RESPONSE keeps the channel bits");
         assert_eq!(out.exchanges.len(), 2);
+    }
+
+    #[test]
+    fn a_secret_command_reaches_the_card_but_is_kept_as_its_header_only() {
+        let card = Scripted { answers: vec![h("9000")], sent: vec![] };
+        let mut ex = Exchanger::new(card);
+        let verify = h("0020008104 31323334");
+        let out = ex.exchange_secret(&verify, "pin").unwrap();
+        assert_eq!(ex.transport().sent, [verify], "the card gets the PIN");
+        assert_eq!(out.exchanges[0].command, h("00200081"), "the record does not");
+        // Chained (a long secret): every part is kept as its header only, and all reach the card.
+        let card = Scripted { answers: vec![h("9000"), h("9000")], sent: vec![] };
+        let mut ex = Exchanger::new(card);
+        ex.options.long_commands = LongCommands::Chain { max_data: 4 };
+        let out = ex.exchange_secret(&h("0020008108 3132333435363738"), "pin").unwrap();
+        assert_eq!(ex.transport().sent, [h("1020008104 31323334"), h("0020008104 35363738")]);
+        assert_eq!(out.exchanges.iter().map(|e| e.command.clone()).collect::<Vec<_>>(), [
+            h("10200081"),
+            h("00200081")
+        ]);
+    }
+
+    #[test]
+    fn only_the_secret_command_itself_is_redacted_not_its_follow_ups() {
+        let card = Scripted { answers: vec![h("6102"), h("AABB 9000")], sent: vec![] };
+        let mut ex = Exchanger::new(card);
+        let out = ex.exchange_secret(&h("0020008104 31323334 00"), "pin").unwrap();
+        assert_eq!(out.data, h("AABB"));
+        assert_eq!(out.exchanges[0].command, h("00200081"));
+        assert_eq!(out.exchanges[1].command, h("00C0000002"), "GET RESPONSE carries no secret");
     }
 
     #[test]

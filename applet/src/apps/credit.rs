@@ -108,6 +108,9 @@ impl CreditWallet {
                     if let Ok(code) = stored_code(ctx) {
                         w.primitive(tags::TOKEN_ID, &code.token.token_id);
                     }
+                    if ctx.is_insecure_test_card() {
+                        w.primitive(tags::INSECURE_TEST_CARD, &[0x01]);
+                    }
                 });
                 reply.extend_from_slice(w.as_bytes());
                 Ok(())

@@ -44,6 +44,9 @@ pub struct CardOptions {
     pub admin_pin: Option<Zeroizing<Vec<u8>>>,
     /// Admin PIN tries (1 to 15).
     pub admin_tries: u8,
+    /// Makes an **insecure test card**: every random number and key comes from a DRBG seeded
+    /// with these bytes ([`crate::drbg`]). `None` (the default): the system's generator.
+    pub insecure_seed: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for CardOptions {
@@ -57,6 +60,7 @@ impl std::fmt::Debug for CardOptions {
             .field("default_applet", &self.default_applet)
             .field("admin", &self.admin_pin.is_some())
             .field("admin_tries", &self.admin_tries)
+            .field("insecure_seed", &self.insecure_seed.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -73,6 +77,7 @@ impl Default for CardOptions {
             default_applet: Some(diag::aid()),
             admin_pin: None,
             admin_tries: admin::DEFAULT_TRIES,
+            insecure_seed: None,
         }
     }
 }
@@ -81,6 +86,10 @@ impl Default for CardOptions {
 pub fn new_card(options: &CardOptions) -> Result<Card, InstallError> {
     let config = CardConfig { name: options.name.clone(), quota: options.quota, default_applet: None };
     let mut card = Card::new(config, catalog())?;
+    if let Some(seed) = &options.insecure_seed {
+        // First, so that anything the applets draw while installing comes from the DRBG too.
+        card.make_insecure_test_card(seed)?;
+    }
     let params = Zeroizing::new(diag::install_params(
         &options.pin,
         &options.puk,

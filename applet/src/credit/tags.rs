@@ -78,3 +78,6 @@ pub const KEY_ALGORITHM: Tag = Tag(0xDF2B);
 pub const PUBLIC_KEY: Tag = Tag(0xDF2C);
 /// Wallet life-cycle state, 1 byte (GET DATA, in the status template).
 pub const WALLET_STATE: Tag = Tag(0xDF2E);
+/// In the wallet status (`E7`), present only on an insecure test card: `01` (its keys come from a
+/// seeded DRBG, `cardgate card init --insecure-seed`).
+pub const INSECURE_TEST_CARD: Tag = Tag(0xDF2F);

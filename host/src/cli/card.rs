@@ -64,6 +64,11 @@ pub struct InitArgs {
     #[arg(long, default_value_t = applet::apps::admin::DEFAULT_TRIES,
           value_parser = clap::value_parser!(u8).range(1..=15))]
     pub admin_tries: u8,
+    /// INSECURE test card: every random number and key the card makes comes from a DRBG seeded with
+    /// these bytes (hex, 1 to 64 bytes), so two cards made with one seed make the same keys and a
+    /// recorded issuance replays on a fresh card. Anyone who knows the seed knows the card's keys.
+    #[arg(long, value_name = "HEX")]
+    pub insecure_seed: Option<String>,
 }
 
 /// `cardgate card policy`.
@@ -85,6 +90,10 @@ pub struct PolicyArgs {
     /// The admin PIN set with `card init --admin-pin`. A wrong one costs a try.
     #[arg(long, env = "CARDGATE_ADMIN_PIN", hide_env_values = true)]
     pub admin_pin: String,
+    /// Also write the APDUs sent to the card as a script that `cardgate run` replays (the admin PIN
+    /// as the variable `${admin_pin}`, never its value). Written even when the flow fails.
+    #[arg(long, value_name = "FILE")]
+    pub emit_script: Option<PathBuf>,
 }
 
 /// `cardgate card show`.
@@ -142,6 +151,31 @@ fn check_admin_pin(pin: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `--insecure-seed` bytes.
+fn insecure_seed(text: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let seed = Zeroizing::new(
+        hex::decode(text.trim()).with_context(|| format!("--insecure-seed {text:?} is not hex"))?,
+    );
+    anyhow::ensure!(
+        (1..=applet::drbg::MAX_SEED).contains(&seed.len()),
+        "--insecure-seed takes 1 to {} bytes of hex, not {}",
+        applet::drbg::MAX_SEED,
+        seed.len()
+    );
+    Ok(seed)
+}
+
+/// What `card init` and `card show` print about an insecure test card, on stdout and stderr.
+fn warn_insecure(card: &applet::Card) {
+    if card.is_insecure_test_card() {
+        let text = "INSECURE TEST CARD: its random numbers and keys come from a DRBG seeded with \
+                    --insecure-seed; anyone who knows the seed knows its keys. Never personalize it for \
+                    real use.";
+        println!("  WARNING  {text}");
+        eprintln!("warning: {text}");
+    }
+}
+
 fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let policy = match &args.policy {
         Some(file) => match super::policy::load(file)? {
@@ -164,6 +198,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         default_applet: default_applet(&args.default_applet)?,
         admin_pin,
         admin_tries: args.admin_tries,
+        insecure_seed: args.insecure_seed.as_deref().map(insecure_seed).transpose()?,
     };
     for (what, value) in [("--pin", &options.pin), ("--puk", &options.puk)] {
         anyhow::ensure!(
@@ -178,6 +213,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     }
     let file = FileCard::create(&args.path, card)?;
     println!("created card {}", args.path.display());
+    warn_insecure(file.card());
     print_card(file.card());
     if policy.is_some() && options.admin_pin.is_none() {
         eprintln!("note: no --admin-pin, so this card's policy can never be replaced");
@@ -211,10 +247,15 @@ fn replace_policy(args: PolicyArgs) -> anyhow::Result<ExitCode> {
         (None, Some(reader)) => reader_bridge::open(Some(reader))?,
         (None, None) => anyhow::bail!("name the card state file or a reader (-r)"),
     };
+    let (transport, emit) =
+        super::emit_script::wrap(transport, args.emit_script.as_deref(), "cardgate card policy")?;
     let mut exchanger = reader_bridge::Exchanger::new(transport);
     let name = exchanger.transport().name();
     let source = text.as_ref().map(|(_, policy)| policy.source());
-    cardgate::policy_admin::replace_policy(&mut exchanger, source, &pin)?;
+    emit.comment("SELECT the policy administration applet, VERIFY the admin PIN ($admin_pin, not recorded),");
+    emit.comment("PUT DATA DF6A with the policy text (chained), GET DATA DF6A to read it back");
+    let replaced = cardgate::policy_admin::replace_policy(&mut exchanger, source, &pin);
+    emit.finish(replaced.map_err(anyhow::Error::from))?;
     match &text {
         Some((file, policy)) => {
             let n = policy.services().len();
@@ -232,6 +273,7 @@ fn replace_policy(args: PolicyArgs) -> anyhow::Result<ExitCode> {
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let card = FileCard::read(&args.path, apps::catalog())?;
     println!("card {}", args.path.display());
+    warn_insecure(&card);
     print_card(&card);
     let store = card.store();
     println!("objects (contents not shown):");

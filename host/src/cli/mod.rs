@@ -3,6 +3,7 @@
 pub mod apdu;
 pub mod card;
 pub mod card_serve;
+pub mod emit_script;
 pub mod hotspot;
 pub mod issuer;
 pub mod lint;

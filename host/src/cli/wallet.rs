@@ -13,10 +13,11 @@ use cardgate::payment::api::{IssueRequest, PayeesJson};
 use cardgate::payment::money::{Currency, format_money, parse_amount};
 use cardgate::payment::qr;
 use cardgate::payment::verify::utc;
-use cardgate::payment::wallet::Wallet;
+use cardgate::payment::wallet::{Wallet, WalletStatus};
 use policies::{Mcc, MerchantId, Point, ServiceData};
 use zeroize::Zeroizing;
 
+use super::emit_script::{self, Emit};
 use super::issuer::AdminAuth;
 
 /// `cardgate issue`.
@@ -58,6 +59,10 @@ pub struct IssueArgs {
     /// Generate a new card key even if the wallet has one.
     #[arg(long)]
     pub new_key: bool,
+    /// Also write the APDUs sent to the card as a script that `cardgate run` replays (the PIN as
+    /// the variable `${pin}`, never its value). Written even when the flow fails.
+    #[arg(long, value_name = "FILE")]
+    pub emit_script: Option<PathBuf>,
 }
 
 /// Runs `cardgate issue`.
@@ -66,9 +71,34 @@ pub fn run_issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
     let threshold = parse_amount(&args.threshold, currency)?;
     let valid_for = u32::try_from(args.valid_for.as_secs()).context("--valid-for is too long")?;
     let transport = reader_bridge::open(args.reader.as_deref())?;
+    let (transport, emit) = emit_script::wrap(transport, args.emit_script.as_deref(), "cardgate issue")?;
+    let result = issue(&args, transport, &emit, threshold, valid_for);
+    emit.finish(result)
+}
+
+/// Says so when the card reports that its keys come from a seeded DRBG.
+fn warn_if_insecure(status: &WalletStatus) {
+    if status.insecure_test_card {
+        eprintln!(
+            "warning: this is an INSECURE TEST CARD (card init --insecure-seed): its keys come from a \
+             seeded DRBG and anyone who knows the seed knows them"
+        );
+    }
+}
+
+fn issue(
+    args: &IssueArgs,
+    transport: Box<dyn reader_bridge::Transport>,
+    emit: &Emit,
+    threshold: Money,
+    valid_for: u32,
+) -> anyhow::Result<ExitCode> {
+    emit.comment("SELECT the credit wallet, then its status (GET DATA E7)");
     let mut wallet = Wallet::select(transport)?;
     let status = wallet.status()?;
+    warn_if_insecure(&status);
     if let Some(pin) = &args.pin {
+        emit.comment("VERIFY the cardholder PIN: its value is the variable $pin, not recorded");
         wallet.verify_pin(Zeroizing::new(pin.clone().into_bytes()).as_slice())?;
     }
     if status.state == WalletState::Active && !args.reissue {
@@ -78,10 +108,22 @@ pub fn run_issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let card_key = match status.state {
-        WalletState::Empty => wallet.generate_key(false)?,
-        WalletState::KeyGenerated if args.new_key => wallet.generate_key(false)?,
-        WalletState::Active if args.new_key => wallet.generate_key(true)?,
-        _ => wallet.public_key()?,
+        WalletState::Empty => {
+            emit.comment("GENERATE KEY PAIR: the card makes its key and answers the public key");
+            wallet.generate_key(false)?
+        }
+        WalletState::KeyGenerated if args.new_key => {
+            emit.comment("GENERATE KEY PAIR: a new card key");
+            wallet.generate_key(false)?
+        }
+        WalletState::Active if args.new_key => {
+            emit.comment("GENERATE KEY PAIR (replace): a new card key");
+            wallet.generate_key(true)?
+        }
+        _ => {
+            emit.comment("GET DATA DF26: the card's public key");
+            wallet.public_key()?
+        }
     };
     eprintln!("card key {}", hex::encode(card_key));
     let client = args.auth.client()?;
@@ -92,7 +134,7 @@ pub fn run_issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
         valid_for,
         allowed_uses: args.uses,
         threshold: threshold.minor,
-        payees: PayeesJson { merchant_ids: args.payees, categories: args.payee_mccs },
+        payees: PayeesJson { merchant_ids: args.payees.clone(), categories: args.payee_mccs.clone() },
     }))?;
     let code = CreditPaymentCode::decode(&hex::decode(&issued.code)?).context("the server's payment code")?;
     let key =
@@ -103,8 +145,15 @@ pub fn run_issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
         code.token.card_public_key == card_key,
         "the server issued the code for another card key"
     );
+    emit.comment(&format!(
+        "(the issuer server issued token {} for that key: not card traffic)",
+        issued.token_id
+    ));
+    emit.comment("PUT DATA E6: the issuer's public key");
     wallet.put_issuer_key(&key)?;
+    emit.comment("PUT DATA E2: the credit payment code; the card checks it names its key and the issuer signed it");
     wallet.put_code(&code)?;
+    emit.comment("GET DATA E7: the wallet is active");
     let after = wallet.status()?;
     anyhow::ensure!(
         after.state == WalletState::Active,
@@ -162,6 +211,10 @@ pub struct PresentArgs {
     /// The presentation time (RFC 3339); default now.
     #[arg(long)]
     pub time: Option<String>,
+    /// Also write the APDUs sent to the card as a script that `cardgate run` replays (the PIN as
+    /// the variable `${pin}`, never its value). Written even when the flow fails.
+    #[arg(long, value_name = "FILE")]
+    pub emit_script: Option<PathBuf>,
 }
 
 fn parse_location(s: &str) -> Result<Point, String> {
@@ -174,16 +227,30 @@ fn parse_location(s: &str) -> Result<Point, String> {
 /// Runs `cardgate present`.
 pub fn run_present(args: PresentArgs) -> anyhow::Result<ExitCode> {
     let transport = reader_bridge::open(args.reader.as_deref())?;
+    let (transport, emit) = emit_script::wrap(transport, args.emit_script.as_deref(), "cardgate present")?;
+    let result = present(&args, transport, &emit);
+    emit.finish(result)
+}
+
+fn present(
+    args: &PresentArgs,
+    transport: Box<dyn reader_bridge::Transport>,
+    emit: &Emit,
+) -> anyhow::Result<ExitCode> {
+    emit.comment("SELECT the credit wallet, then its status (GET DATA E7)");
     let mut wallet = Wallet::select(transport)?;
     let status = wallet.status()?;
+    warn_if_insecure(&status);
     anyhow::ensure!(
         status.state == WalletState::Active,
         "the card's wallet holds no payment code ({}); personalize it with `cardgate issue`",
         status.state.name()
     );
     if let Some(pin) = &args.pin {
+        emit.comment("VERIFY the cardholder PIN: its value is the variable $pin, not recorded");
         wallet.verify_pin(Zeroizing::new(pin.clone().into_bytes()).as_slice())?;
     }
+    emit.comment("GET DATA E2: the credit payment code");
     let code = wallet.code()?;
     let token_currency = code.token.threshold.currency;
     let time = match &args.time {
@@ -208,6 +275,10 @@ pub fn run_present(args: PresentArgs) -> anyhow::Result<ExitCode> {
         data.mcc =
             Some(Mcc::new(mcc).with_context(|| format!("--mcc {mcc}: a category code has four digits"))?);
     }
+    emit.comment(
+        "GENERATE PAYMENT CODE: time, place, amount and the terminal's random number in; the card's \
+         signed presentation out (its signature differs on every run), then the gate's decision (FF60)",
+    );
     let generated = wallet.generate(&code, &data)?;
     let payload = generated.payload;
     let text = payload.to_text();

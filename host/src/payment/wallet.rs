@@ -10,6 +10,7 @@ use applet::tlv::{self, Writer};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use policies::{DecisionRecord, ServiceData};
 use reader_bridge::{Exchanger, Transport, TransportError};
+use zeroize::Zeroizing;
 
 use super::cpm::PaymentPayload;
 
@@ -53,6 +54,9 @@ fn decision_text(d: &Option<DecisionRecord>) -> String {
     }
 }
 
+/// The name the cardholder PIN goes by in an emitted script (`${pin}`, `cardgate run -D pin=...`).
+pub const PIN_SECRET: &str = "pin";
+
 /// The wallet's status (GET DATA `E7`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalletStatus {
@@ -62,6 +66,8 @@ pub struct WalletStatus {
     pub counter: u16,
     /// The token the wallet holds, when active.
     pub token_id: Option<[u8; 8]>,
+    /// The card says it is an insecure test card (`DF2F`): its keys come from a seeded DRBG.
+    pub insecure_test_card: bool,
 }
 
 /// What one GENERATE PAYMENT CODE produced.
@@ -135,13 +141,17 @@ impl<T: Transport> Wallet<T> {
             .ok_or_else(|| bad("no 9F36 counter"))?;
         let token_id =
             tlv::find(value, tags::TOKEN_ID).ok().flatten().and_then(|v| <[u8; 8]>::try_from(v).ok());
-        Ok(WalletStatus { state, counter, token_id })
+        let insecure_test_card = tlv::find(value, tags::INSECURE_TEST_CARD).ok().flatten().is_some();
+        Ok(WalletStatus { state, counter, token_id, insecure_test_card })
     }
 
-    /// VERIFY with the cardholder PIN.
+    /// VERIFY with the cardholder PIN. The command goes as a secret named `pin`
+    /// ([`Exchanger::exchange_secret`]): a script recorder writes `${pin}` for it, and the exchange
+    /// record keeps no copy.
     pub fn verify_pin(&mut self, pin: &[u8]) -> Result<(), WalletError> {
-        let out =
-            self.ex.exchange(&command(CLA_ISO, apdu::INS_VERIFY, 0x00, apdu::PIN_REFERENCE, pin, None))?;
+        let verify =
+            Zeroizing::new(command(CLA_ISO, apdu::INS_VERIFY, 0x00, apdu::PIN_REFERENCE, pin, None));
+        let out = self.ex.exchange_secret(&verify, PIN_SECRET)?;
         match out.sw {
             0x9000 => Ok(()),
             sw if sw & 0xFFF0 == 0x63C0 => {

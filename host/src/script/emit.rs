@@ -54,8 +54,11 @@ pub const MIN_CAPTURE: usize = 8;
 
 #[derive(Debug, Clone)]
 struct Step {
-    /// The command as first sent.
+    /// The command as first sent; for a secret command, its header and Le only (the data is never
+    /// kept).
     command: Vec<u8>,
+    /// A secret command's name: the script sends `{${name}}` as its data.
+    secret: Option<&'static str>,
     /// The last command sent for it (the resend after `6Cxx` has another Le).
     last_sent: Vec<u8>,
     /// Data assembled across follow-ups.
@@ -70,7 +73,8 @@ enum Entry {
     Reset(ResetKind),
     Comment(String),
     Echo(String),
-    Failed(Vec<u8>, String),
+    /// A command the transport could not deliver, and why; a secret one without its data.
+    Failed(Vec<u8>, String, Option<&'static str>),
 }
 
 /// A [`Transport`] that passes everything through and remembers it as a script.
@@ -111,6 +115,16 @@ impl ScriptLog {
         self.with(|e| render(e))
     }
 
+    /// The names of the secrets the script needs (`-D name=...` when replaying), in order.
+    pub fn secrets(&self) -> Vec<&'static str> {
+        self.with(|e| secret_names(e))
+    }
+
+    /// How many commands the script has.
+    pub fn commands(&self) -> usize {
+        self.with(|e| e.iter().filter(|e| matches!(e, Entry::Command(_))).count())
+    }
+
     /// Writes the script to `path`, through a temporary file renamed into place, so a failure never
     /// leaves half a script.
     pub fn write_to(&self, path: &Path) -> io::Result<()> {
@@ -139,6 +153,27 @@ fn data_field(cmd: &[u8]) -> Option<(usize, usize)> {
 /// Whether `cmd` is a GET RESPONSE (ISO 7816-4 §7.6.1: INS C0, P1 P2 00 00, Le only).
 fn is_get_response(cmd: &[u8]) -> bool {
     cmd.len() == 5 && cmd[1] == 0xC0 && cmd[2] == 0 && cmd[3] == 0
+}
+
+/// A secret command without its data: header and Le. `None` when it has no data field (then
+/// there is nothing to hide).
+fn redact(cmd: &[u8]) -> Option<Vec<u8>> {
+    let (_, end) = data_field(cmd)?;
+    let mut out = cmd[..4].to_vec();
+    out.extend_from_slice(&cmd[end..]);
+    Some(out)
+}
+
+fn secret_names(entries: &[Entry]) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    for e in entries {
+        if let Entry::Command(Step { secret: Some(name), .. }) = e
+            && !names.contains(name)
+        {
+            names.push(*name);
+        }
+    }
+    names
 }
 
 /// Escapes text for a quoted string in the extended dialect.
@@ -217,6 +252,15 @@ fn render(entries: &[Entry]) -> String {
             pieces.push(Vec::new());
             continue;
         };
+        if let Some(name) = step.secret {
+            // Header, the secret as a variable (with its Lc), then Le if any.
+            let mut p = vec![Piece::Bytes(step.command[..4].to_vec()), Piece::Secret(name)];
+            if step.command.len() > 4 {
+                p.push(Piece::Bytes(step.command[4..].to_vec()));
+            }
+            pieces.push(p);
+            continue;
+        }
         let found = find_reuse(&step.command, &steps[..i]);
         for p in &found {
             if let Piece::Var { step, .. } = p {
@@ -236,11 +280,20 @@ fn render(entries: &[Entry]) -> String {
         }
     }
     let mut out = String::from("#!cardgate\n");
+    let secrets = secret_names(entries);
+    let defines: String = secrets.iter().map(|n| format!(" -D {n}=VALUE")).collect();
     let _ = writeln!(
         out,
-        "# Recorded by cardgate {}; replay with: cardgate run -r READER FILE",
+        "# Recorded by cardgate {}; replay with: cardgate run -r READER{defines} FILE",
         env!("CARGO_PKG_VERSION")
     );
+    for name in &secrets {
+        let _ = writeln!(
+            out,
+            "# ${name} is a secret the flow sent (a PIN): it is not in this file; give it when replaying, \
+             as text (-D {name}='\"NNNN\"') or as hex (-D {name}=HEX)"
+        );
+    }
     for (i, entry) in entries.iter().enumerate() {
         match entry {
             Entry::Comment(text) => {
@@ -256,9 +309,14 @@ fn render(entries: &[Entry]) -> String {
             Entry::Reset(kind) => {
                 let _ = writeln!(out, "reset {}", if *kind == ResetKind::Cold { "cold" } else { "warm" });
             }
-            Entry::Failed(cmd, why) => {
-                let _ = writeln!(out, "# not sent ({why}): {}", packed(cmd));
-            }
+            Entry::Failed(cmd, why, secret) => match secret {
+                Some(name) => {
+                    let _ = writeln!(out, "# not sent ({why}): {} with ${name} (not recorded)", packed(cmd));
+                }
+                None => {
+                    let _ = writeln!(out, "# not sent ({why}): {}", packed(cmd));
+                }
+            },
             Entry::Command(step) => {
                 // A 61xx/6Cxx the flow did not follow up: replay it without following up either.
                 let raw = matches!(step.sw >> 8, 0x61 | 0x6C);
@@ -272,6 +330,9 @@ fn render(entries: &[Entry]) -> String {
                     }
                     match p {
                         Piece::Bytes(b) => line.push_str(&spaced(b)),
+                        Piece::Secret(name) => {
+                            let _ = write!(line, "{{${{{name}}}}}");
+                        }
                         Piece::Var { step, start, end } => {
                             let whole = steps[*step].is_some_and(|s| *start == 0 && *end == s.data.len());
                             let r = numbers[*step];
@@ -303,6 +364,8 @@ fn render(entries: &[Entry]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Bytes(Vec<u8>),
+    /// A secret command's data field: `{${name}}`.
+    Secret(&'static str),
     Var { step: usize, start: usize, end: usize },
 }
 
@@ -358,19 +421,16 @@ impl<T: Transport> Transport for ScriptRecorder<T> {
     }
 
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let response = match self.inner.transmit(command) {
-            Ok(r) => r,
-            Err(e) => {
-                self.log.with(|entries| entries.push(Entry::Failed(command.to_vec(), e.to_string())));
-                return Err(e);
-            }
-        };
-        if response.len() < 2 {
-            return Ok(response);
+        let response = self.inner.transmit(command);
+        self.note(command, None, response)
+    }
+
+    fn transmit_secret(&mut self, command: &[u8], name: &'static str) -> Result<Vec<u8>, TransportError> {
+        let response = self.inner.transmit_secret(command, name);
+        match redact(command) {
+            Some(shown) => self.note(&shown, Some(name), response),
+            None => self.note(command, None, response),
         }
-        let (body, sw) = split_sw(&response);
-        self.log.with(|entries| record(entries, command, body, sw));
-        Ok(response)
     }
 
     fn reset(&mut self, kind: ResetKind) -> Result<Vec<u8>, TransportError> {
@@ -384,8 +444,32 @@ impl<T: Transport> Transport for ScriptRecorder<T> {
     }
 }
 
+impl<T: Transport> ScriptRecorder<T> {
+    /// Writes down one exchange: `command` as it goes in the script (a secret one redacted).
+    fn note(
+        &mut self,
+        command: &[u8],
+        secret: Option<&'static str>,
+        response: Result<Vec<u8>, TransportError>,
+    ) -> Result<Vec<u8>, TransportError> {
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                self.log.with(|entries| entries.push(Entry::Failed(command.to_vec(), e.to_string(), secret)));
+                return Err(e);
+            }
+        };
+        if response.len() < 2 {
+            return Ok(response);
+        }
+        let (body, sw) = split_sw(&response);
+        self.log.with(|entries| record(entries, command, secret, body, sw));
+        Ok(response)
+    }
+}
+
 /// Adds one physical exchange: folded into the last command when it follows it up, new otherwise.
-fn record(entries: &mut Vec<Entry>, command: &[u8], body: &[u8], sw: u16) {
+fn record(entries: &mut Vec<Entry>, command: &[u8], secret: Option<&'static str>, body: &[u8], sw: u16) {
     if let Some(Entry::Command(step)) = entries.last_mut() {
         let [sw1, sw2] = step.sw.to_be_bytes();
         // ISO 7816-4 §7.6.1: GET RESPONSE after 61xx continues the same response.
@@ -407,6 +491,7 @@ fn record(entries: &mut Vec<Entry>, command: &[u8], body: &[u8], sw: u16) {
     }
     entries.push(Entry::Command(Step {
         command: command.to_vec(),
+        secret,
         last_sent: command.to_vec(),
         data: body.to_vec(),
         sw,
@@ -434,6 +519,7 @@ mod tests {
     fn reused_bytes_become_slices_of_earlier_responses() {
         let challenge = Step {
             command: h("0084000008"),
+            secret: None,
             last_sent: h("0084000008"),
             data: h("1122334455667788"),
             sw: 0x9000,
