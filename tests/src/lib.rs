@@ -8,7 +8,8 @@
 //! - [`CardProcess`]: a served card; started, waited for (ready file, then the reader showing the
 //!   card's ATR), stopped or killed;
 //! - [`run`] and [`Output`]: a client program's exit status and output, with assertions that show
-//!   everything on failure.
+//!   everything on failure;
+//! - [`IssuerServer`]: `cardgate server` on a free port with SQLite in a temporary directory.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -317,6 +318,56 @@ impl Drop for CardProcess {
             let _ignored = child.wait();
             let _ignored = wait_for_empty(self.reader);
         }
+    }
+}
+
+/// `cardgate server` on a free port, its data (SQLite, keys, admin token) in a directory; killed
+/// when dropped.
+#[derive(Debug)]
+pub struct IssuerServer {
+    child: Child,
+    /// Where it listens (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// The admin token file (for `--admin-token-file`).
+    pub token_file: PathBuf,
+}
+
+impl IssuerServer {
+    /// Starts it with its data in `dir/issuer` and waits for its ready file.
+    pub fn start(dir: &Path) -> anyhow::Result<IssuerServer> {
+        let data = dir.join("issuer");
+        let ready = dir.join("issuer.ready");
+        let child = Command::new(cardgate())
+            .args(["server", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .arg("--ready-file")
+            .arg(&ready)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start cardgate server")?;
+        let mut server = IssuerServer { child, url: String::new(), token_file: data.join("admin.token") };
+        wait_until(PATIENCE, || ready.exists()).context("the issuer server did not start")?;
+        server.url = std::fs::read_to_string(&ready)?.trim().to_owned();
+        Ok(server)
+    }
+
+    /// `--server URL --admin-token-file FILE`.
+    pub fn admin_args(&self) -> Vec<String> {
+        vec![
+            "--server".into(),
+            self.url.clone(),
+            "--admin-token-file".into(),
+            self.token_file.display().to_string(),
+        ]
+    }
+}
+
+impl Drop for IssuerServer {
+    fn drop(&mut self) {
+        let _ignored = self.child.kill();
+        let _ignored = self.child.wait();
     }
 }
 
