@@ -440,7 +440,10 @@ impl<'a> Context<'a> {
     /// result; `None` on a normal card (no DRBG). The state is written outside any transaction
     /// (as a try counter is): an aborted transaction must not rewind the generator, or the next
     /// draw would repeat the last one.
-    fn with_drbg<R>(&mut self, f: impl FnOnce(&mut HmacDrbg) -> Result<R, drbg::DrbgError>) -> Result<Option<R>, Sw> {
+    fn with_drbg<R>(
+        &mut self,
+        f: impl FnOnce(&mut HmacDrbg) -> Result<R, drbg::DrbgError>,
+    ) -> Result<Option<R>, Sw> {
         let Some(bytes) = self.store.read(drbg::STATE_OBJECT) else { return Ok(None) };
         let mut state = HmacDrbg::from_bytes(bytes).map_err(|_| sw::UNKNOWN)?;
         let out = f(&mut state).map_err(|_| sw::UNKNOWN)?;
@@ -451,14 +454,14 @@ impl<'a> Context<'a> {
     /// Fills `buf` with random bytes from the operating system's generator (via aws-lc), or from
     /// the seeded DRBG on an insecure test card.
     pub fn random(&mut self, buf: &mut [u8]) -> Result<(), Sw> {
-        let mut drawn = Zeroizing::new(vec![0u8; buf.len()]);
-        match self.with_drbg(|d| d.generate(&mut drawn))? {
-            Some(()) => {
-                buf.copy_from_slice(&drawn);
-                Ok(())
-            }
-            None => aws_lc_rs::rand::fill(buf).map_err(|_| sw::UNKNOWN),
+        if !self.is_insecure_test_card() {
+            return aws_lc_rs::rand::fill(buf).map_err(|_| sw::UNKNOWN);
         }
+        // Drawn into a buffer of our own: `buf` changes only once the new state is stored.
+        let mut drawn = Zeroizing::new(vec![0u8; buf.len()]);
+        self.with_drbg(|d| d.generate(&mut drawn))?;
+        buf.copy_from_slice(&drawn);
+        Ok(())
     }
 
     /// Generates an ECDSA P-256 key pair on the card and keeps the private key in secret

@@ -239,7 +239,12 @@ mod tests {
     struct Draw;
 
     impl Applet for Draw {
-        fn process(&mut self, ctx: &mut Context<'_>, cmd: &Command<'_>, reply: &mut Vec<u8>) -> Result<(), Sw> {
+        fn process(
+            &mut self,
+            ctx: &mut Context<'_>,
+            cmd: &Command<'_>,
+            reply: &mut Vec<u8>,
+        ) -> Result<(), Sw> {
             match cmd.ins() {
                 0x01 => {
                     let mut buf = [0u8; 16];

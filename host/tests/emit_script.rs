@@ -327,6 +327,9 @@ fn a_failed_secret_command_is_noted_without_its_data() {
     let mut rec = ScriptRecorder::new(Gone);
     assert!(rec.transmit_secret(&[0x00, 0x20, 0x00, 0x81, 0x04, b'2', b'4', b'6', b'8'], "pin").is_err());
     let script = rec.script();
-    assert!(script.contains("# not sent (the card was removed from reader \"gone\"): 00200081 with $pin"), "{script}");
+    assert!(
+        script.contains("# not sent (the card was removed from reader \"gone\"): 00200081 with $pin"),
+        "{script}"
+    );
     assert!(!script.contains("32343638"), "{script}");
 }

@@ -278,7 +278,11 @@ impl<T: Transport> Exchanger<T> {
         }
         // A secret command is kept as its header only.
         let kept = if secret.is_some() { &command[..4] } else { command };
-        exchanges.push(Exchange { command: kept.to_vec(), response: response.clone(), elapsed: start.elapsed() });
+        exchanges.push(Exchange {
+            command: kept.to_vec(),
+            response: response.clone(),
+            elapsed: start.elapsed(),
+        });
         Ok(response)
     }
 
@@ -297,7 +301,11 @@ impl<T: Transport> Exchanger<T> {
         self.exchange_with(command, Some(name))
     }
 
-    fn exchange_with(&mut self, command: &[u8], secret: Option<&'static str>) -> Result<Outcome, TransportError> {
+    fn exchange_with(
+        &mut self,
+        command: &[u8],
+        secret: Option<&'static str>,
+    ) -> Result<Outcome, TransportError> {
         if command.len() < 4 {
             return Err(TransportError::BadCommand(format!(
                 "a command APDU has at least 4 bytes (CLA INS P1 P2), this one has {}",
@@ -560,10 +568,10 @@ mod tests {
         ex.options.long_commands = LongCommands::Chain { max_data: 4 };
         let out = ex.exchange_secret(&h("0020008108 3132333435363738"), "pin").unwrap();
         assert_eq!(ex.transport().sent, [h("1020008104 31323334"), h("0020008104 35363738")]);
-        assert_eq!(out.exchanges.iter().map(|e| e.command.clone()).collect::<Vec<_>>(), [
-            h("10200081"),
-            h("00200081")
-        ]);
+        assert_eq!(
+            out.exchanges.iter().map(|e| e.command.clone()).collect::<Vec<_>>(),
+            [h("10200081"), h("00200081")]
+        );
     }
 
     #[test]

@@ -51,9 +51,10 @@ fn server_with_account(dir: &Path) -> IssuerServer {
 
 /// `cardgate issue -r READER --pin PIN ... [--emit-script FILE]`.
 fn issue(server: &IssuerServer, reader: &str, script: Option<&Path>) -> Output {
-    let mut args: Vec<String> = ["issue", "-r", reader, "--account", "alice", "--pin", PIN, "--valid-for", "1h"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> =
+        ["issue", "-r", reader, "--account", "alice", "--pin", PIN, "--valid-for", "1h"]
+            .map(String::from)
+            .to_vec();
     args.extend(server.admin_args());
     if let Some(script) = script {
         args.extend(["--emit-script".into(), s(script).into()]);
@@ -224,8 +225,18 @@ fn a_policy_replacement_replays_on_a_card_made_the_same_way() {
     let (a, b) = (make("a.state"), make("b.state"));
     let policy = cardgate_tests::workspace().join("policies/examples/offline-payment.toml");
     let script = dir.path().join("policy.cg");
-    cg(&["card", "policy", s(&a), "--policy", s(&policy), "--admin-pin", "87654321", "--emit-script", s(&script)])
-        .success();
+    cg(&[
+        "card",
+        "policy",
+        s(&a),
+        "--policy",
+        s(&policy),
+        "--admin-pin",
+        "87654321",
+        "--emit-script",
+        s(&script),
+    ])
+    .success();
     let text = std::fs::read_to_string(&script).unwrap();
     assert!(text.contains("{${admin_pin}} => 9000"), "{text}");
     assert!(!text.contains("87654321") && !text.contains("3837363534333231"), "{text}");

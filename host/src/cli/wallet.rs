@@ -151,7 +151,9 @@ fn issue(
     ));
     emit.comment("PUT DATA E6: the issuer's public key");
     wallet.put_issuer_key(&key)?;
-    emit.comment("PUT DATA E2: the credit payment code; the card checks it names its key and the issuer signed it");
+    emit.comment(
+        "PUT DATA E2: the credit payment code; the card checks it names its key and the issuer signed it",
+    );
     wallet.put_code(&code)?;
     emit.comment("GET DATA E7: the wallet is active");
     let after = wallet.status()?;

@@ -149,8 +149,7 @@ impl<T: Transport> Wallet<T> {
     /// ([`Exchanger::exchange_secret`]): a script recorder writes `${pin}` for it, and the exchange
     /// record keeps no copy.
     pub fn verify_pin(&mut self, pin: &[u8]) -> Result<(), WalletError> {
-        let verify =
-            Zeroizing::new(command(CLA_ISO, apdu::INS_VERIFY, 0x00, apdu::PIN_REFERENCE, pin, None));
+        let verify = Zeroizing::new(command(CLA_ISO, apdu::INS_VERIFY, 0x00, apdu::PIN_REFERENCE, pin, None));
         let out = self.ex.exchange_secret(&verify, PIN_SECRET)?;
         match out.sw {
             0x9000 => Ok(()),

@@ -31,7 +31,11 @@
 //!   what that card expects;
 //! - each response's data as a comment (`#   <= ...`), for the reader;
 //! - resets, and the [`comment`](ScriptRecorder::comment)s and [`echo`](ScriptRecorder::echo)es the
-//!   flow adds to label its steps.
+//!   flow adds to label its steps;
+//! - secrets as variables: a command sent with [`Transport::transmit_secret`] (what
+//!   [`reader_bridge::Exchanger::exchange_secret`] does, for a VERIFY with a PIN) is written as its
+//!   header, `{${name}}` and its Le, and a comment at the top says to give `-D name=...` when
+//!   replaying. The recorder never keeps the secret's bytes, only the header and Le.
 //!
 //! What it cannot do: bytes the host computed from a response (a signature over a challenge, a
 //! MAC) are recorded as they were sent, so a card that answers with a different challenge rejects
@@ -366,7 +370,11 @@ enum Piece {
     Bytes(Vec<u8>),
     /// A secret command's data field: `{${name}}`.
     Secret(&'static str),
-    Var { step: usize, start: usize, end: usize },
+    Var {
+        step: usize,
+        start: usize,
+        end: usize,
+    },
 }
 
 /// Splits `cmd` into literal bytes and runs copied from earlier responses (in its data field only).
