@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 /// Smart cards, scripted APDU sessions and offline credit payment.
 #[derive(Debug, Parser)]
-#[command(name = "cardgate", version, about, long_about = None, propagate_version = true)]
+#[command(name = "cardgate", version, propagate_version = true)]
 struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -21,39 +21,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    // Cards and readers.
     /// Create, inspect and serve emulated cards.
     #[command(subcommand)]
     Card(cli::card::CardCommand),
     /// Send APDUs to a card and print the responses with their status words.
     Apdu(cli::apdu::Args),
-    /// Check policy files and explain the gate's decisions, without a card.
-    #[command(subcommand)]
-    Policy(cli::policy::PolicyCommand),
-    /// Wi-Fi sharer proof of control, device registration and information push.
-    #[command(subcommand)]
-    Hotspot(cli::hotspot::HotspotCommand),
-    /// Run the issuer server (JSON over HTTP, SQLite in a data directory).
-    Server(cli::server::Args),
     /// List PC/SC readers and what is in them.
     Readers(cli::readers::ReadersArgs),
     /// Show a card's answer to reset, decoded (ISO 7816-3 §8).
     Atr(cli::readers::AtrArgs),
     /// Show reader and card events as they happen (like pcsc_scan).
     Watch(cli::readers::WatchArgs),
-    /// Administer a running issuer server: accounts, keys.
-    #[command(subcommand)]
-    Issuer(cli::issuer::IssuerCommand),
-    /// Merchant setup: register with the issuer, show the queue.
-    #[command(subcommand)]
-    Merchant(cli::merchant::MerchantCommand),
-    /// Accept a customer's QR code offline and queue the payment.
-    Accept(cli::merchant::AcceptArgs),
-    /// Upload queued payments to the issuer at the set time and store the verdicts.
-    Settle(cli::merchant::SettleArgs),
-    /// Personalize a card's credit wallet with a payment code from the issuer.
-    Issue(cli::wallet::IssueArgs),
-    /// Ask the card for a payment code and show it as a QR code.
-    Present(cli::wallet::PresentArgs),
+
+    // Scripted sessions and decoders.
     /// Run APDU scripts (scriptor's format or the extended dialect) against a card.
     Run(cli::run::Args),
     /// Check scripts without a card: errors, and lines scriptor would read differently.
@@ -62,10 +43,69 @@ enum Command {
     Tlv(cli::tlv::Args),
     /// Explain status words.
     Sw(cli::sw::Args),
+
+    // The card's security parameters.
+    /// Check policy files and explain the gate's decisions, without a card.
+    #[command(subcommand)]
+    Policy(cli::policy::PolicyCommand),
+
+    // Offline credit payment.
+    /// Run the issuer server (JSON over HTTP, SQLite in a data directory).
+    Server(cli::server::Args),
+    /// Administer a running issuer server: accounts, keys.
+    #[command(subcommand)]
+    Issuer(cli::issuer::IssuerCommand),
+    /// Personalize a card's credit wallet with a payment code from the issuer.
+    Issue(cli::wallet::IssueArgs),
+    /// Ask the card for a payment code and show it as a QR code.
+    Present(cli::wallet::PresentArgs),
+    /// Merchant setup: register with the issuer, show the queue.
+    #[command(subcommand)]
+    Merchant(cli::merchant::MerchantCommand),
+    /// Accept a customer's QR code offline and queue the payment.
+    Accept(cli::merchant::AcceptArgs),
+    /// Upload queued payments to the issuer at the set time and store the verdicts.
+    Settle(cli::merchant::SettleArgs),
+
+    // Wi-Fi sharer proof.
+    /// Wi-Fi sharer proof of control, device registration and information push.
+    #[command(subcommand)]
+    Hotspot(cli::hotspot::HotspotCommand),
+}
+
+impl Command {
+    /// Commands that only print what they read or compute, with no socket of their own: piped into
+    /// `head`, they should end quietly as Unix filters do.
+    fn is_filter(&self) -> bool {
+        matches!(
+            self,
+            Command::Tlv(_)
+                | Command::Sw(_)
+                | Command::Lint(_)
+                | Command::Readers(_)
+                | Command::Atr(_)
+                | Command::Policy(_)
+                | Command::Card(cli::card::CardCommand::Show(_) | cli::card::CardCommand::Init(_))
+        )
+    }
+}
+
+/// Restores the default SIGPIPE action, which Rust replaces with "ignore" so that writes report
+/// `EPIPE`; `println!` then panics when the reader of a pipe goes away. Only for filter commands:
+/// commands with sockets of their own keep "ignore", so a peer that goes away is an error, not death.
+#[allow(unsafe_code)]
+fn restore_default_sigpipe() {
+    // SAFETY: called once at start-up, before any other thread exists; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_filter() {
+        restore_default_sigpipe();
+    }
     // A card being served is a long-running service: its lifecycle lines (info) show by default.
     let serving = matches!(cli.command, Command::Card(cli::card::CardCommand::Serve(_)));
     cli::init_logging(if serving { cli.verbose.max(1) } else { cli.verbose });

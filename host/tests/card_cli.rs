@@ -206,3 +206,23 @@ fn kill_9_leaves_the_state_of_the_last_answered_command() {
         expected_min = saved;
     }
 }
+
+#[test]
+fn a_filter_piped_into_a_reader_that_goes_away_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = init(dir.path(), &[]);
+    // `card show | head -0`: the reading end closes before cardgate writes. A panic would exit 101
+    // with "failed printing to stdout" on stderr; a Unix filter dies of SIGPIPE instead.
+    let mut child = Process::new(assert_cmd::cargo::cargo_bin("cardgate"))
+        .args(["card", "show"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
