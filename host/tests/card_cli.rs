@@ -210,13 +210,12 @@ fn kill_9_leaves_the_state_of_the_last_answered_command() {
 #[test]
 fn a_filter_piped_into_a_reader_that_goes_away_ends_quietly() {
     use std::os::unix::process::ExitStatusExt;
-    let dir = tempfile::tempdir().unwrap();
-    let path = init(dir.path(), &[]);
-    // `card show | head -0`: the reading end closes before cardgate writes. A panic would exit 101
-    // with "failed printing to stdout" on stderr; a Unix filter dies of SIGPIPE instead.
+    // `cardgate tlv ... | head -0`: 6,000 objects decode to more than a pipe holds, so cardgate is
+    // still writing when the reading end closes. A panic would exit 101 with "failed printing to
+    // stdout"; a Unix filter dies of SIGPIPE instead.
+    let tlv = "5A0100".repeat(6000);
     let mut child = Process::new(assert_cmd::cargo::cargo_bin("cardgate"))
-        .args(["card", "show"])
-        .arg(&path)
+        .args(["tlv", &tlv])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
