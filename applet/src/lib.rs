@@ -30,7 +30,6 @@
 //! assert_eq!(card.process(&[0x80, 0x10, 0x00, 0x00, 0x02, 0xCA, 0xFE, 0x00]), [0xCA, 0xFE, 0x90, 0x00]);
 //! ```
 
-pub mod aid;
 pub mod apdu;
 pub mod applet;
 pub mod apps;
@@ -45,9 +44,9 @@ pub mod store;
 pub mod sw;
 pub mod tlv;
 
-pub use aid::Aid;
 pub use apdu::Command;
 pub use applet::{Applet, AppletClass, Catalog, Clear, Context, EcdsaFormat, Service};
 pub use gate::hook::{ServiceCall, ServiceGate, SystemMemory, Verdict};
+pub use policies::aid::{self, Aid};
 pub use runtime::{Card, CardConfig, CardStats, InstallError};
 pub use state::{FileCard, FormatError, StateError};

@@ -42,11 +42,11 @@ use std::path::{Path, PathBuf};
 use aws_lc_rs::digest;
 use zeroize::Zeroizing;
 
-use crate::aid::Aid;
 use crate::applet::Catalog;
 use crate::runtime::{Card, CardConfig, Instance};
 use crate::store::ObjectKey;
 use crate::tlv::{self, Tag};
+use policies::Aid;
 
 /// The first bytes of every card state file.
 pub const MAGIC: &[u8; 8] = b"CARDGATE";

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use toml::Spanned;
 
+use crate::aid::Aid;
 use crate::amount::AmountRule;
 use crate::currency::{Currency, Money};
 use crate::data::{MerchantId, ShortId, TerminalId};
@@ -19,7 +20,7 @@ use crate::location::{FenceAction, Geofence, LocationRule};
 use crate::payee::{MccRange, PayeeRule, TerminalRule};
 use crate::policy::Policy;
 use crate::schedule::{Days, HourWindow, TimeRule, Zone};
-use crate::service::{Aid, Binding, Service};
+use crate::service::{Binding, Service};
 
 /// The policy format version this crate reads (`version = 1`).
 pub const FORMAT_VERSION: i64 = 1;
@@ -339,7 +340,15 @@ fn read_service(
         );
     }
     let (line, _) = errors.position(name.span().start);
-    let aid = errors.check(raw.applet.span(), Aid::from_hex(raw.applet.get_ref()));
+    let aid = errors.check(
+        raw.applet.span(),
+        Aid::from_hex(raw.applet.get_ref()).map_err(|_| {
+            format!(
+                "`{}` is not an AID: write 5 to 16 bytes in hex, such as \"A0 00 00 08 58 01 01\"",
+                raw.applet.get_ref()
+            )
+        }),
+    );
     let p1 = raw.p1.as_ref().and_then(|v| byte(errors, v, "P1"));
     let p2 = raw.p2.as_ref().and_then(|v| byte(errors, v, "P2"));
     let ins_values: Vec<Spanned<i64>> = match raw.ins.get_ref() {

@@ -13,6 +13,7 @@
 //! - [`record_use`] gives the counters after an allowed use, for the runtime to commit atomically
 //!   with the service.
 
+pub mod aid;
 pub mod amount;
 pub mod counters;
 pub mod currency;
@@ -28,6 +29,7 @@ pub mod reason;
 pub mod schedule;
 pub mod service;
 
+pub use aid::{Aid, AidError};
 pub use amount::AmountRule;
 pub use counters::{Counters, ServiceCounters, record_use};
 pub use currency::{Currency, Money};
@@ -41,4 +43,4 @@ pub use payee::{MccRange, PayeeRule, TerminalRule};
 pub use policy::{Policy, UndeclaredBinding};
 pub use reason::{Reason, ReasonCode, sw};
 pub use schedule::{TimeRule, Zone};
-pub use service::{Aid, Binding, Service};
+pub use service::{Binding, Service};

@@ -3,67 +3,12 @@
 
 use std::fmt;
 
+use crate::aid::Aid;
 use crate::amount::AmountRule;
 use crate::frequency::{Limit, OfflineRule};
 use crate::location::LocationRule;
 use crate::payee::{PayeeRule, TerminalRule};
 use crate::schedule::{TimeRule, Zone};
-
-/// An application identifier (ISO 7816-4 §8.2.1.2): 5 to 16 bytes, the first five the registered
-/// application provider id (RID). Held inline.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Aid {
-    len: u8,
-    bytes: [u8; 16],
-}
-
-impl Aid {
-    /// An AID from its bytes, if there are 5 to 16.
-    pub fn new(bytes: &[u8]) -> Option<Aid> {
-        if !(5..=16).contains(&bytes.len()) {
-            return None;
-        }
-        let mut aid = Aid { len: bytes.len() as u8, bytes: [0; 16] };
-        aid.bytes[..bytes.len()].copy_from_slice(bytes);
-        Some(aid)
-    }
-
-    /// An AID written in hex, spaces allowed (`"A0 00 00 08 58 01 01"`).
-    pub fn from_hex(text: &str) -> Result<Aid, String> {
-        let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        let bad = || {
-            format!("`{text}` is not an AID: write 5 to 16 bytes in hex, such as \"A0 00 00 08 58 01 01\"")
-        };
-        if !digits.len().is_multiple_of(2) || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
-        let bytes: Vec<u8> = (0..digits.len())
-            .step_by(2)
-            .filter_map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok())
-            .collect();
-        Aid::new(&bytes).ok_or_else(bad)
-    }
-
-    /// The AID's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
-
-impl fmt::Display for Aid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.as_bytes() {
-            write!(f, "{b:02X}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Aid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Aid({self})")
-    }
-}
 
 /// What a service is bound to: an applet's instruction, optionally narrowed by P1 and P2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -22,7 +22,6 @@
 
 use policies::Policy;
 
-use crate::aid::Aid;
 use crate::apdu::Command;
 use crate::applet::{Applet, AppletClass, Context};
 use crate::gate::stored;
@@ -31,6 +30,7 @@ use crate::runtime::Card;
 use crate::store::ObjectKey;
 use crate::sw::{self, Sw};
 use crate::tlv::{self, Tag};
+use policies::Aid;
 
 /// The administration applet's AID: `F0` + "CARDGATE" + `00`.
 pub const AID: [u8; 10] = [0xF0, 0x43, 0x41, 0x52, 0x44, 0x47, 0x41, 0x54, 0x45, 0x00];

@@ -8,7 +8,6 @@
 //! increments the counter and signs the presentation in the runtime's transaction, together with the
 //! gate's counters.
 
-use crate::aid::Aid;
 use crate::apdu::Command;
 use crate::applet::{Applet, AppletClass, Context, EcdsaFormat, Service};
 use crate::credit::apdu::{self as cmds, WalletState};
@@ -18,6 +17,7 @@ use crate::gate::service_data;
 use crate::pin::{self, OwnerPin};
 use crate::sw::{self, Sw};
 use crate::tlv::{self, Tag, Writer};
+use policies::Aid;
 
 /// The wallet's AID as an [`Aid`].
 pub fn aid() -> Aid {

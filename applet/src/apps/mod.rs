@@ -13,9 +13,9 @@ pub mod diag;
 
 use zeroize::Zeroizing;
 
-use crate::aid::Aid;
 use crate::applet::Catalog;
 use crate::runtime::{Card, CardConfig, DEFAULT_QUOTA, InstallError};
+use policies::Aid;
 
 /// Every applet class built into cardgate.
 pub fn catalog() -> Catalog {

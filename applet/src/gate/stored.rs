@@ -17,11 +17,11 @@
 
 use policies::{Counters, Policy, PolicyErrors, UndeclaredBinding};
 
-use crate::aid::Aid;
 use crate::applet::Service;
 use crate::gate::hook::SystemMemory;
 use crate::runtime::Card;
 use crate::store::{ObjectKey, SYSTEM, StoreError, TxOwner};
+use policies::Aid;
 
 /// System object holding the policy text.
 pub const POLICY: u16 = 0x0100;

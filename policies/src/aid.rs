@@ -1,5 +1,8 @@
 //! Application identifiers (ISO 7816-5 §5.2): 5 to 16 bytes, a 5-byte registered application
 //! provider identifier (RID) followed by up to 11 bytes of proprietary extension (PIX).
+//!
+//! One type for the whole workspace: a policy binds services to an [`Aid`], and the card runtime
+//! (`applet`, which re-exports this module as `applet::aid`) installs and selects applets by it.
 
 use std::fmt;
 
@@ -101,6 +104,9 @@ mod tests {
     fn hex_round_trips_and_rejects_odd_digits() {
         let aid = Aid::from_hex("F0 43 41 52 44").unwrap();
         assert_eq!(aid.to_string(), "F043415244");
+        assert_eq!(Aid::from_hex("F0:43:41:52:44"), Ok(aid), "colons between bytes");
+        assert_eq!(format!("{aid:?}"), "Aid(F043415244)");
+        assert_eq!("F043415244".parse::<Aid>(), Ok(aid));
         assert_eq!(Aid::from_hex("F04341524"), Err(AidError::NotHex));
         assert_eq!(Aid::from_hex("F0434152ZZ"), Err(AidError::NotHex));
     }
