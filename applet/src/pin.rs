@@ -208,7 +208,8 @@ fn two_fields(data: &[u8]) -> Result<(&[u8], &[u8]), Sw> {
 /// VERIFY (ISO 7816-4 §11.5.6), for the PIN the applet mapped P2 to.
 ///
 /// - P1 `00`, data present: a try. `9000`, or `63Cx` with the tries left, or `6983` if blocked
-///   (no try spent).
+///   (no try spent). More than [`PIN_MAX`] bytes of data: `6700`, no try spent (no PIN is that
+///   long, so the answer cannot depend on the PIN).
 /// - P1 `00`, no data: the state, without spending a try: `9000` if validated on this channel,
 ///   `63Cx` otherwise, `6983` if blocked.
 /// - P1 `FF`, no data: clears validation on this channel (ISO 7816-4:2013 §11.5.6), `9000`.
@@ -229,6 +230,8 @@ pub fn verify(ctx: &mut Context<'_>, pin: OwnerPin, cmd: &Command<'_>) -> Result
             }
         }
         (0x00, data) => {
+            // A field longer than PIN_MAX can hold no PIN: 6700 before the counter is touched.
+            let data = single_field(data)?;
             let blocked = pin.tries_remaining(ctx)? == 0;
             if pin.check(ctx, unpad(data))? { Ok(()) } else { Err(pin.failed(ctx, blocked)?) }
         }

@@ -472,6 +472,9 @@ fn verify_counts_down_blocks_and_reports_without_spending() {
         &mut card,
         &[
             ("00200081", "63C3", "empty VERIFY: not validated, 3 tries, nothing spent"),
+            ("0020008109 313233343132333435", "6700", "9 bytes: longer than any PIN"),
+            ("0020008109 31323334FFFFFFFFFF", "6700", "padding goes to 8 bytes, not beyond"),
+            ("00200081", "63C3", "a too-long candidate spent no try"),
             ("0020008104 31313131", "63C2", "wrong PIN"),
             ("00200081", "63C2", "the status query spent nothing"),
             ("0020008108 31323334FFFFFFFF", "9000", "right PIN, in the padded 8-byte format"),
