@@ -96,11 +96,19 @@ pub enum TlvError {
         byte: u8,
     },
     /// A value that runs past the end of the input or of its enclosing template.
-    #[error("BER-TLV length {len} at offset {offset} runs past its container")]
+    #[error("BER-TLV value of {len} bytes at offset {offset} runs past its container")]
     Overrun {
-        /// Where the length starts.
+        /// Where the value starts (just after its length).
         offset: usize,
         /// The declared length.
+        len: usize,
+    },
+    /// Bytes after the one data object the input must be ([`parse_single`]).
+    #[error("{len} bytes after the BER-TLV data object, from offset {offset}")]
+    Trailing {
+        /// Where the extra bytes start (just after the object).
+        offset: usize,
+        /// How many there are.
         len: usize,
     },
 }
@@ -208,7 +216,7 @@ pub fn iter(bytes: &[u8]) -> Iter<'_> {
 pub fn parse_single(bytes: &[u8]) -> Result<Tlv<'_>, TlvError> {
     let (tlv, end) = read_one(bytes, 0, bytes.len())?;
     if end != bytes.len() {
-        return Err(TlvError::Overrun { offset: end, len: bytes.len() - end });
+        return Err(TlvError::Trailing { offset: end, len: bytes.len() - end });
     }
     Ok(tlv)
 }
@@ -381,6 +389,15 @@ mod tests {
         assert_eq!(parse_single(&h("5A 80 00 00")), Err(TlvError::BadLength { offset: 1, byte: 0x80 }));
         assert_eq!(parse_single(&h("5A 85 00")), Err(TlvError::BadLength { offset: 1, byte: 0x85 }));
         assert_eq!(parse_single(&h("5A 03 0102")), Err(TlvError::Overrun { offset: 2, len: 3 }));
+        assert_eq!(
+            parse_single(&h("5A 03 0102")).unwrap_err().to_string(),
+            "BER-TLV value of 3 bytes at offset 2 runs past its container"
+        );
+        assert_eq!(parse_single(&h("5A 01 01 9000")), Err(TlvError::Trailing { offset: 3, len: 2 }));
+        assert_eq!(
+            parse_single(&h("5A 01 01 9000")).unwrap_err().to_string(),
+            "2 bytes after the BER-TLV data object, from offset 3"
+        );
         assert_eq!(parse_single(&h("1F 80 01 00")), Err(TlvError::BadTag { offset: 0 }));
         assert_eq!(parse_single(&h("1F 81 81 81 01 00")), Err(TlvError::BadTag { offset: 0 }));
         assert_eq!(parse_single(&h("5A 82 01")), Err(TlvError::Truncated { offset: 3 }));
