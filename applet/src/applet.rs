@@ -57,13 +57,13 @@
 
 use aws_lc_rs::agreement;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair};
+use policies::Aid;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::apdu::Command;
 use crate::drbg::{self, HmacDrbg};
 use crate::store::{ObjectKey, Owner, Store, StoreError, TxOwner};
 use crate::sw::{self, Sw};
-use policies::Aid;
 
 /// A card application, in the manner of `javacard.framework.Applet`. See the
 /// [module documentation](self) for an example and for what the runtime guarantees.

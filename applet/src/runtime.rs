@@ -20,6 +20,8 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
+use policies::Aid;
+
 use crate::apdu::{CHANNELS, Command, MAX_COMMAND_DATA, MAX_RESPONSE_DATA};
 use crate::applet::{Applet, AppletClass, Catalog, Context, Service, Session, Transient};
 use crate::atr::{self, Atr};
@@ -28,7 +30,6 @@ use crate::gate::policy_gate::PolicyGate;
 use crate::store::{Owner, Store, StoreError, TxOwner};
 use crate::sw::{self, Sw};
 use crate::tlv;
-use policies::Aid;
 
 /// Default persistent-memory quota of a new card, in bytes.
 pub const DEFAULT_QUOTA: usize = 64 * 1024;

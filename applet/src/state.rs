@@ -40,13 +40,13 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest;
+use policies::Aid;
 use zeroize::Zeroizing;
 
 use crate::applet::Catalog;
 use crate::runtime::{Card, CardConfig, Instance};
 use crate::store::ObjectKey;
 use crate::tlv::{self, Tag};
-use policies::Aid;
 
 /// The first bytes of every card state file.
 pub const MAGIC: &[u8; 8] = b"CARDGATE";

@@ -470,6 +470,26 @@ fn a_policy_binding_an_instruction_the_applet_does_not_declare_is_refused_at_loa
         list[0].to_string(),
         "echo.toml:3: service `echo` binds applet F0434152444741544501 INS 10, which is not a service that applet declares"
     );
+    // INCREMENT (80 22) is a service of the diagnostic applet only with P1 00: a binding that
+    // leaves P1 open, or names another P1, would gate commands that are not that service.
+    for p1 in ["", "p1 = 0x01\n"] {
+        let inc = format!("version = 1\n\n[service.inc]\napplet = \"{DIAG}\"\nins = 0x22\n{p1}");
+        let policy = Policy::parse(&inc, "inc.toml").unwrap();
+        let Err(PolicyLoadError::Undeclared(list)) = card.install_policy(Some(&policy)) else {
+            panic!("a binding wider than the declared service must be refused: {inc}")
+        };
+        assert!(
+            list[0]
+                .to_string()
+                .starts_with("inc.toml:3: service `inc` binds applet F0434152444741544501 INS 22")
+        );
+    }
+    // Narrower than the service (P1 00 and one P2) is within it.
+    let inc =
+        format!("version = 1\n\n[service.inc]\napplet = \"{DIAG}\"\nins = 0x22\np1 = 0x00\np2 = 0x05\n");
+    let narrower = Policy::parse(&inc, "inc.toml").unwrap();
+    card.install_policy(Some(&narrower)).unwrap();
+    card.install_policy(None).unwrap();
     // An applet the card does not have (the transit purse of `transit.toml`).
     let transit = "version = 1\n[service.fare]\napplet = \"A0 00 00 08 58 02 01\"\nins = 0x54\n";
     let policy = Policy::parse(transit, "transit.toml").unwrap();

@@ -44,15 +44,18 @@ impl Policy {
         self.services.iter().flat_map(|s| s.bindings.iter().map(move |b| (s, b)))
     }
 
-    /// The bindings naming an instruction that `is_declared(aid, ins)` says the applet does not
-    /// declare as a service (or an applet the card does not have). The runtime refuses a policy for
-    /// which this is not empty; [`UndeclaredBinding`]'s message names the file and line.
+    /// The bindings that `is_declared` says fall outside every service the bound applet declares
+    /// (or name an applet the card does not have). An applet declares a service as an instruction,
+    /// optionally narrowed to one P1 and/or P2; a binding is declared when every command it matches
+    /// is one of a declared service's ([`Binding::within`]), so a policy cannot gate an applet's
+    /// commands beyond the services it declares. The runtime refuses a policy for which this is not
+    /// empty; [`UndeclaredBinding`]'s message names the file and line.
     pub fn undeclared_bindings(
         &self,
-        mut is_declared: impl FnMut(&[u8], u8) -> bool,
+        mut is_declared: impl FnMut(&Binding) -> bool,
     ) -> Vec<UndeclaredBinding> {
         self.bindings()
-            .filter(|(_, b)| !is_declared(b.aid.as_bytes(), b.ins))
+            .filter(|(_, b)| !is_declared(b))
             .map(|(s, b)| UndeclaredBinding {
                 origin: self.origin.clone(),
                 line: s.line,

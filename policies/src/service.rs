@@ -32,6 +32,12 @@ impl Binding {
             && self.p2.is_none_or(|v| v == p2)
     }
 
+    /// Whether every command this binding matches is one with `ins` and, where given, `p1` and
+    /// `p2`: the binding lies within a service declared as (`ins`, `p1`, `p2`).
+    pub fn within(&self, ins: u8, p1: Option<u8>, p2: Option<u8>) -> bool {
+        self.ins == ins && p1.is_none_or(|v| self.p1 == Some(v)) && p2.is_none_or(|v| self.p2 == Some(v))
+    }
+
     /// Whether some command would fall under both bindings.
     pub fn overlaps(&self, other: &Binding) -> bool {
         let compatible = |a: Option<u8>, b: Option<u8>| a.is_none() || b.is_none() || a == b;

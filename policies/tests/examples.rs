@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers: a failed unwrap is a failed test")]
 
 use policies::{
-    Outcome, Policy, ReasonCode, SecurityState, Service, ServiceCounters, ServiceData, decide, record_use,
+    Binding, Outcome, Policy, ReasonCode, SecurityState, Service, ServiceCounters, ServiceData, decide,
+    record_use,
 };
 
 fn load(name: &str) -> Policy {
@@ -215,10 +216,17 @@ fn diagnostic_uses() {
 #[test]
 fn the_runtime_can_check_bindings_against_declared_services() {
     let policy = load("door-access.toml");
-    // An applet that declares only INS 40 as a service: nothing undeclared.
-    assert!(policy.undeclared_bindings(|aid, ins| aid == AID_BADGE && ins == 0x40).is_empty());
+    // An applet that declares INS 40 (any P1, P2) as a service: both bindings (P1 01, P1 02) lie in it.
+    let badge = |b: &Binding| b.aid.as_bytes() == AID_BADGE;
+    assert!(policy.undeclared_bindings(|b| badge(b) && b.within(0x40, None, None)).is_empty());
+    // An applet that declares only INS 40 P1 01: the P1 02 binding is outside it.
+    let refused = policy.undeclared_bindings(|b| badge(b) && b.within(0x40, Some(0x01), None));
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].binding.p1, Some(0x02));
+    // ... or only INS 40 P1 01 P2 00: a binding that leaves P2 open is wider than the service.
+    assert_eq!(policy.undeclared_bindings(|b| badge(b) && b.within(0x40, Some(0x01), Some(0x00))).len(), 2);
     // An applet that declares none: both services are refused, with file and line.
-    let refused = policy.undeclared_bindings(|_, _| false);
+    let refused = policy.undeclared_bindings(|_| false);
     assert_eq!(refused.len(), 2);
     let message = refused[0].to_string();
     assert!(message.ends_with(

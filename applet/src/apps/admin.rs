@@ -20,7 +20,7 @@
 //! comparison and cannot be rolled back, and a blocked admin PIN stays blocked (there is no
 //! resetting code: the card's policy is then fixed for good).
 
-use policies::Policy;
+use policies::{Aid, Policy};
 
 use crate::apdu::Command;
 use crate::applet::{Applet, AppletClass, Context};
@@ -30,7 +30,6 @@ use crate::runtime::Card;
 use crate::store::ObjectKey;
 use crate::sw::{self, Sw};
 use crate::tlv::{self, Tag};
-use policies::Aid;
 
 /// The administration applet's AID: `F0` + "CARDGATE" + `00`.
 pub const AID: [u8; 10] = [0xF0, 0x43, 0x41, 0x52, 0x44, 0x47, 0x41, 0x54, 0x45, 0x00];

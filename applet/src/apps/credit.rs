@@ -8,6 +8,8 @@
 //! increments the counter and signs the presentation in the runtime's transaction, together with the
 //! gate's counters.
 
+use policies::Aid;
+
 use crate::apdu::Command;
 use crate::applet::{Applet, AppletClass, Context, EcdsaFormat, Service};
 use crate::credit::apdu::{self as cmds, WalletState};
@@ -17,7 +19,6 @@ use crate::gate::service_data;
 use crate::pin::{self, OwnerPin};
 use crate::sw::{self, Sw};
 use crate::tlv::{self, Tag, Writer};
-use policies::Aid;
 
 /// The wallet's AID as an [`Aid`].
 pub fn aid() -> Aid {

@@ -21,12 +21,13 @@
 //! | `00 24 P1 81 Lc data` | CHANGE REFERENCE DATA of the PIN |
 //! | `00 2C P1 81 Lc data` | RESET RETRY COUNTER of the PIN with the PUK |
 
+use policies::Aid;
+
 use crate::apdu::Command;
 use crate::applet::{Applet, AppletClass, Context, Service};
 use crate::pin::{self, OwnerPin};
 use crate::sw::{self, Sw};
 use crate::tlv::{self, Tag};
-use policies::Aid;
 
 /// The diagnostic applet's AID: `F0` + "CARDGATE" + `01`.
 pub const AID: [u8; 10] = [0xF0, 0x43, 0x41, 0x52, 0x44, 0x47, 0x41, 0x54, 0x45, 0x01];

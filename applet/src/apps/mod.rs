@@ -11,11 +11,11 @@ pub mod admin;
 pub mod credit;
 pub mod diag;
 
+use policies::Aid;
 use zeroize::Zeroizing;
 
 use crate::applet::Catalog;
 use crate::runtime::{Card, CardConfig, DEFAULT_QUOTA, InstallError};
-use policies::Aid;
 
 /// Every applet class built into cardgate.
 pub fn catalog() -> Catalog {

@@ -28,12 +28,13 @@
 //!
 //! [`Applet::services`]: crate::Applet::services
 
+use policies::Aid;
+
 use crate::apdu::Command;
 use crate::applet::Service;
 use crate::pin;
 use crate::store::{ObjectKey, SYSTEM, Store, StoreError};
 use crate::sw::{self, Sw};
-use policies::Aid;
 
 /// A command on its way to an applet, as the gate sees it.
 #[derive(Debug, Clone, Copy)]

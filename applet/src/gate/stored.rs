@@ -6,8 +6,9 @@
 //! | [`POLICY`] (`0100`) | the policy's TOML text, verbatim (UTF-8), as loaded |
 //! | [`COUNTERS`] (`0101`) | [`policies::Counters`] as JSON (absent: no use recorded yet) |
 //!
-//! A policy is checked before it is stored ([`load`]): it must parse, and every binding must name
-//! an instruction the bound applet declares as a service ([`Policy::undeclared_bindings`]).
+//! A policy is checked before it is stored ([`load`]): it must parse, and every binding must lie
+//! within a service the bound applet declares: its instruction, and its P1/P2 where the service
+//! names one ([`Policy::undeclared_bindings`]).
 //! Storing one ([`Card::install_policy`] when a card is made, the policy administration applet
 //! later) writes the text and the counters in one transaction; the counters of services the new
 //! policy no longer has are dropped ([`Counters::retain_services`]).
@@ -15,13 +16,12 @@
 //! The gate ([`PolicyGate`](super::policy_gate::PolicyGate)) reads both objects; it writes only
 //! the counters, inside each allowed service's transaction.
 
-use policies::{Counters, Policy, PolicyErrors, UndeclaredBinding};
+use policies::{Aid, Binding, Counters, Policy, PolicyErrors, UndeclaredBinding};
 
 use crate::applet::Service;
 use crate::gate::hook::SystemMemory;
 use crate::runtime::Card;
 use crate::store::{ObjectKey, SYSTEM, StoreError, TxOwner};
-use policies::Aid;
 
 /// System object holding the policy text.
 pub const POLICY: u16 = 0x0100;
@@ -50,9 +50,11 @@ pub enum PolicyLoadError {
     Store(#[from] StoreError),
 }
 
-/// Whether `services` (the card's, [`Card::declared_services`]) has applet `aid` declaring `ins`.
-fn declares(services: &[(Aid, Service)], aid: &[u8], ins: u8) -> bool {
-    services.iter().any(|(a, s)| a.as_bytes() == aid && s.ins == ins)
+/// Whether `services` (the card's, [`Card::declared_services`]) has the bound applet declaring a
+/// service that covers every command the binding matches (its INS, and its P1/P2 where the service
+/// names one).
+fn declares(services: &[(Aid, Service)], binding: &Binding) -> bool {
+    services.iter().any(|(aid, s)| *aid == binding.aid && binding.within(s.ins, s.p1, s.p2))
 }
 
 /// Parses `text` (from `origin`, a file name for messages) and checks every binding against the
@@ -65,7 +67,7 @@ pub fn load(text: &str, origin: &str, services: &[(Aid, Service)]) -> Result<Pol
 
 /// Refuses a policy that binds an instruction no applet in `services` declares as a service.
 pub fn check_bindings(policy: &Policy, services: &[(Aid, Service)]) -> Result<(), PolicyLoadError> {
-    let undeclared = policy.undeclared_bindings(|aid, ins| declares(services, aid, ins));
+    let undeclared = policy.undeclared_bindings(|binding| declares(services, binding));
     if undeclared.is_empty() { Ok(()) } else { Err(PolicyLoadError::Undeclared(undeclared)) }
 }
 
