@@ -96,7 +96,7 @@ pub enum TlvError {
         byte: u8,
     },
     /// A value that runs past the end of the input or of its enclosing template.
-    #[error("BER-TLV value of {len} bytes at offset {offset} runs past its container")]
+    #[error("BER-TLV value at offset {offset} (length {len}) runs past its container")]
     Overrun {
         /// Where the value starts (just after its length).
         offset: usize,
@@ -391,7 +391,7 @@ mod tests {
         assert_eq!(parse_single(&h("5A 03 0102")), Err(TlvError::Overrun { offset: 2, len: 3 }));
         assert_eq!(
             parse_single(&h("5A 03 0102")).unwrap_err().to_string(),
-            "BER-TLV value of 3 bytes at offset 2 runs past its container"
+            "BER-TLV value at offset 2 (length 3) runs past its container"
         );
         assert_eq!(parse_single(&h("5A 01 01 9000")), Err(TlvError::Trailing { offset: 3, len: 2 }));
         assert_eq!(

@@ -2,6 +2,8 @@
 //!
 //! The binary (`src/main.rs`, `src/cli/`) only parses arguments and prints; the work is here.
 //!
+//! - [`db`]: the one SQLite layer (0600 files, pragmas, per-area migrations, the shared handle) under
+//!   the server's database and the merchant's queue;
 //! - [`hotspot`]: Wi-Fi sharer proof of control and information push;
 //! - [`payment`]: offline credit payment (QR payload, merchant store, settlement, the issuer server's
 //!   payment area);
@@ -13,6 +15,7 @@
 //! - [`tlv_view`], [`emv_tags`]: BER-TLV shown as a tree with EMV tag names;
 //! - [`hexfmt`]: hex as this tool prints and reads it.
 
+pub mod db;
 pub mod emv_tags;
 pub mod hexfmt;
 pub mod hotspot;

@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use aws_lc_rs::{digest, rand};
 use axum::extract::rejection::JsonRejection;
@@ -33,6 +33,7 @@ use super::ratelimit::RateLimiter;
 use super::rules::{self, SecondRule, Ssid};
 use super::secret::{SecretError, ServerKeys};
 use super::store::{Completion, NetworkRow, NewProof, PushRow, Store, StoreError};
+use crate::db::Db;
 
 /// Largest request body the hotspot routes take.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -75,7 +76,7 @@ pub struct HotspotState(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    store: Mutex<Store>,
+    store: Store,
     keys: ServerKeys,
     hub: PushHub,
     limiter: RateLimiter,
@@ -84,25 +85,24 @@ struct Inner {
 }
 
 impl HotspotState {
-    /// Opens the area in a data directory: `hotspot.key` there (created 0600 on first use) and the
-    /// server database at `db` (its hotspot migrations applied).
+    /// Opens the area on its own database file at `db` (the area on its own: tests, benchmarks);
+    /// see [`HotspotState::with_db`].
     pub fn open(data_dir: &Path, db: &Path, config: HotspotConfig, clock: Clock) -> Result<Self, OpenError> {
+        Self::with_db(data_dir, Db::open(db, &[]).map_err(StoreError::from)?, config, clock)
+    }
+
+    /// Opens the area in a data directory on an open database (the server's, shared with the other
+    /// areas): `hotspot.key` there (created 0600 on first use), the hotspot migrations applied.
+    pub fn with_db(data_dir: &Path, db: Db, config: HotspotConfig, clock: Clock) -> Result<Self, OpenError> {
         let keys = ServerKeys::load_or_create(data_dir)?;
-        let store = Store::open(db)?;
+        let store = Store::with_db(db)?;
         Ok(Self::new(store, keys, config, clock))
     }
 
-    /// Builds the state from parts (the server may hand in its own connection through [`Store`]).
+    /// Builds the state from parts.
     pub fn new(store: Store, keys: ServerKeys, config: HotspotConfig, clock: Clock) -> Self {
         let limiter = RateLimiter::new(config.attempts_per_minute);
-        Self(Arc::new(Inner {
-            store: Mutex::new(store),
-            keys,
-            hub: PushHub::default(),
-            limiter,
-            config,
-            clock,
-        }))
+        Self(Arc::new(Inner { store, keys, hub: PushHub::default(), limiter, config, clock }))
     }
 
     /// Ends every open event stream, so a graceful shutdown does not wait for listeners.
@@ -271,16 +271,13 @@ fn random<const N: usize>() -> Result<[u8; N], ApiError> {
 async fn with_store<T, F>(s: &HotspotState, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Store, &ServerKeys) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&Store, &ServerKeys) -> Result<T, StoreError> + Send + 'static,
 {
     let inner = Arc::clone(&s.0);
-    tokio::task::spawn_blocking(move || {
-        let mut store = inner.store.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut store, &inner.keys)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)
+    tokio::task::spawn_blocking(move || f(&inner.store, &inner.keys))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
 }
 
 async fn start_proof(

@@ -1,6 +1,6 @@
 //! Durable hotspot state in SQLite: sharers, proofs, registered networks and their MACs, and the
-//! information to push. The schema is this area's own migration list, applied by [`migrate`] and
-//! recorded in the shared `schema_migrations` table under the area name `hotspot`.
+//! information to push. The schema is this area's own migration list ([`AREA`]), recorded in the
+//! server database's `schema_migrations` table under the area name `hotspot` ([`crate::db`]).
 //!
 //! Every read-modify-write runs in `BEGIN IMMEDIATE` (research/crates.md §6.2), so a proof is spent
 //! exactly once even with several connections on the same file, and a failure leaves nothing half-done.
@@ -12,23 +12,13 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::api::ErrorCode;
 use super::rules::{self, Mac};
 use super::secret::{SecretError, ServerKeys};
+use crate::db::{Area, Db, DbError};
 
-/// Name under which this area's migrations are recorded.
-pub const AREA: &str = "hotspot";
-
-/// One schema step of one area of the server's database.
-#[derive(Debug, Clone, Copy)]
-pub struct Migration {
-    /// Applied in increasing order, once.
-    pub version: u32,
-    /// The SQL of the step (may hold several statements).
-    pub sql: &'static str,
-}
+/// The hotspot area's tables: migrations recorded under `hotspot`.
+pub const AREA: Area = Area { name: "hotspot", migrations: MIGRATIONS };
 
 /// The hotspot area's schema, oldest first. Append; never edit a released step.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: "
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE hotspot_sharers (
     token_hash BLOB PRIMARY KEY,            -- SHA-256 of the bearer token; the token itself is never stored
     created_at INTEGER NOT NULL
@@ -68,8 +58,7 @@ CREATE TABLE hotspot_push (
     info TEXT NOT NULL,                      -- JSON
     updated_at INTEGER NOT NULL
 );
-",
-}];
+"];
 
 /// How long, in seconds, a proof that registered nothing is kept after it ended or expired.
 pub const PROOF_RETENTION: i64 = 7 * 24 * 3600;
@@ -77,6 +66,9 @@ pub const PROOF_RETENTION: i64 = 7 * 24 * 3600;
 /// A storage failure (not a refusal: those are [`ErrorCode`]s).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Opening or migrating the database failed.
+    #[error(transparent)]
+    Open(#[from] DbError),
     /// SQLite failed.
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
@@ -86,49 +78,6 @@ pub enum StoreError {
     /// A stored row does not parse (the database was edited by hand).
     #[error("database holds a malformed {0}")]
     Corrupt(&'static str),
-}
-
-/// Applies the migrations of `area` that `conn` has not seen yet, each in its own `BEGIN IMMEDIATE`
-/// transaction together with its `schema_migrations` row.
-pub fn apply_migrations(conn: &mut Connection, area: &str, list: &[Migration]) -> Result<(), StoreError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            area TEXT NOT NULL, version INTEGER NOT NULL, applied_at INTEGER NOT NULL,
-            PRIMARY KEY (area, version))",
-    )?;
-    for m in list {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let done: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE area = ?1 AND version = ?2)",
-            params![area, m.version],
-            |r| r.get(0),
-        )?;
-        if !done {
-            tx.execute_batch(m.sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (area, version, applied_at) VALUES (?1, ?2, unixepoch())",
-                params![area, m.version],
-            )?;
-        }
-        tx.commit()?;
-    }
-    Ok(())
-}
-
-/// Applies this area's [`MIGRATIONS`].
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    apply_migrations(conn, AREA, MIGRATIONS)
-}
-
-/// Opens (creating) the database file with the server's settings: WAL, `synchronous=FULL`, foreign
-/// keys, a busy timeout.
-pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(conn)
 }
 
 /// A proof to record at its start.
@@ -205,243 +154,253 @@ pub struct PushRow {
     pub updated_at: i64,
 }
 
-/// The hotspot tables behind one SQLite connection.
-#[derive(Debug)]
+/// The hotspot tables in the server's database.
+#[derive(Debug, Clone)]
 pub struct Store {
-    conn: Connection,
+    db: Db,
 }
 
 impl Store {
-    /// Opens the database file and applies the migrations.
+    /// Opens the area on its own database file (the area on its own: tests, benchmarks).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::from_connection(open_connection(path)?)
+        Self::with_db(Db::open(path, &[])?)
     }
 
-    /// Uses an open connection (the server's), applying the migrations.
-    pub fn from_connection(mut conn: Connection) -> Result<Self, StoreError> {
-        migrate(&mut conn)?;
-        Ok(Self { conn })
+    /// Uses an open database (the server's, shared with the other areas), applying this area's
+    /// migrations.
+    pub fn with_db(db: Db) -> Result<Self, StoreError> {
+        db.migrate(&[AREA])?;
+        Ok(Self { db })
     }
 
     /// Whether the sharer token hash is one the server issued.
     pub fn sharer_known(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM hotspot_sharers WHERE token_hash = ?1)",
-            [&hash[..]],
-            |r| r.get(0),
-        )?)
+        self.db.with_conn(|conn| {
+            Ok(conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM hotspot_sharers WHERE token_hash = ?1)",
+                [&hash[..]],
+                |r| r.get(0),
+            )?)
+        })
     }
 
     /// Records a new sharer and the start of a proof, atomically. Proofs that did not register a
     /// network and ended or expired more than [`PROOF_RETENTION`] seconds ago are removed on the way.
-    pub fn insert_proof(&mut self, p: &NewProof<'_>, new_sharer: bool) -> Result<(), StoreError> {
-        let bssids = serde_json::to_string(&p.bssids).map_err(|_| StoreError::Corrupt("bssid list"))?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "DELETE FROM hotspot_proofs WHERE state != 'completed'
-                 AND COALESCE(ended_at, expires_at) < ?1",
-            [p.created_at - PROOF_RETENTION],
-        )?;
-        if new_sharer {
+    pub fn insert_proof(&self, p: &NewProof<'_>, new_sharer: bool) -> Result<(), StoreError> {
+        self.db.with_conn(|conn| {
+            let bssids = serde_json::to_string(&p.bssids).map_err(|_| StoreError::Corrupt("bssid list"))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
-                "INSERT INTO hotspot_sharers (token_hash, created_at) VALUES (?1, ?2)",
-                params![&p.sharer_hash[..], p.created_at],
+                "DELETE FROM hotspot_proofs WHERE state != 'completed'
+                     AND COALESCE(ended_at, expires_at) < ?1",
+                [p.created_at - PROOF_RETENTION],
             )?;
-        }
-        tx.execute(
-            "INSERT INTO hotspot_proofs (id, sharer_hash, first_ssid, bssids, rule, second, created_at,
-                 expires_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open')",
-            params![
-                p.id,
-                &p.sharer_hash[..],
-                p.first_ssid,
-                bssids,
-                p.rule,
-                p.second,
-                p.created_at,
-                p.expires_at
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
+            if new_sharer {
+                tx.execute(
+                    "INSERT INTO hotspot_sharers (token_hash, created_at) VALUES (?1, ?2)",
+                    params![&p.sharer_hash[..], p.created_at],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO hotspot_proofs (id, sharer_hash, first_ssid, bssids, rule, second, created_at,
+                     expires_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open')",
+                params![
+                    p.id,
+                    &p.sharer_hash[..],
+                    p.first_ssid,
+                    bssids,
+                    p.rule,
+                    p.second,
+                    p.created_at,
+                    p.expires_at
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Ends a proof: checks it against the rules (same sharer, unused, unexpired, third identifier
     /// derived from the second, a BSSID in common with the start) and, when it holds, registers the
     /// network. A mismatch spends the proof; a wrong sharer or an expired proof does not change it.
-    pub fn complete_proof(
-        &mut self,
-        c: &Completion<'_>,
-    ) -> Result<Result<NetworkRow, ErrorCode>, StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row = tx
-            .query_row(
-                "SELECT sharer_hash, first_ssid, bssids, second, expires_at, state FROM hotspot_proofs
-                 WHERE id = ?1",
-                [c.proof_id],
-                |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((sharer, first_ssid, start_bssids, second, expires_at, state)) = row else {
-            return Ok(Err(ErrorCode::ProofUnknown));
-        };
-        // The sharer check comes first: someone else learns nothing about the proof's state.
-        if sharer[..] != c.sharer_hash[..] {
-            return Ok(Err(ErrorCode::WrongSharer));
-        }
-        if state != "open" {
-            return Ok(Err(ErrorCode::ProofUsed));
-        }
-        if c.now > expires_at {
-            return Ok(Err(ErrorCode::ProofExpired));
-        }
-        let start_bssids: Vec<Mac> =
-            serde_json::from_str(&start_bssids).map_err(|_| StoreError::Corrupt("bssid list"))?;
-        let verdict = if !rules::third_matches(&second, c.third) {
-            Some(ErrorCode::SsidMismatch)
-        } else if !c.bssids.iter().any(|m| start_bssids.contains(m)) {
-            Some(ErrorCode::BssidMismatch)
-        } else {
-            None
-        };
-        if let Some(code) = verdict {
-            tx.execute(
-                "UPDATE hotspot_proofs SET state = 'failed', outcome = ?2, ended_at = ?3 WHERE id = ?1",
-                params![c.proof_id, code.as_str(), c.now],
-            )?;
-            tx.commit()?;
-            return Ok(Err(code));
-        }
-
-        // Register: reuse the owner's network that already holds one of these MACs, else a new one.
-        let mut existing: Option<String> = None;
-        for mac in c.bssids {
-            existing = tx
+    pub fn complete_proof(&self, c: &Completion<'_>) -> Result<Result<NetworkRow, ErrorCode>, StoreError> {
+        self.db.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row = tx
                 .query_row(
-                    "SELECT n.id FROM hotspot_macs m JOIN hotspot_networks n ON n.id = m.network_id
-                     WHERE m.mac = ?1 AND n.owner_hash = ?2",
-                    params![mac.to_string(), &c.sharer_hash[..]],
-                    |r| r.get(0),
+                    "SELECT sharer_hash, first_ssid, bssids, second, expires_at, state FROM hotspot_proofs
+                     WHERE id = ?1",
+                    [c.proof_id],
+                    |r| {
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, String>(5)?,
+                        ))
+                    },
                 )
                 .optional()?;
-            if existing.is_some() {
-                break;
+            let Some((sharer, first_ssid, start_bssids, second, expires_at, state)) = row else {
+                return Ok(Err(ErrorCode::ProofUnknown));
+            };
+            // The sharer check comes first: someone else learns nothing about the proof's state.
+            if sharer[..] != c.sharer_hash[..] {
+                return Ok(Err(ErrorCode::WrongSharer));
             }
-        }
-        let network_id = existing.clone().unwrap_or_else(|| c.new_network_id.to_owned());
-        let sealed = c.key.map(|k| c.keys.seal(&network_id, k)).transpose()?;
-        if existing.is_some() {
+            if state != "open" {
+                return Ok(Err(ErrorCode::ProofUsed));
+            }
+            if c.now > expires_at {
+                return Ok(Err(ErrorCode::ProofExpired));
+            }
+            let start_bssids: Vec<Mac> =
+                serde_json::from_str(&start_bssids).map_err(|_| StoreError::Corrupt("bssid list"))?;
+            let verdict = if !rules::third_matches(&second, c.third) {
+                Some(ErrorCode::SsidMismatch)
+            } else if !c.bssids.iter().any(|m| start_bssids.contains(m)) {
+                Some(ErrorCode::BssidMismatch)
+            } else {
+                None
+            };
+            if let Some(code) = verdict {
+                tx.execute(
+                    "UPDATE hotspot_proofs SET state = 'failed', outcome = ?2, ended_at = ?3 WHERE id = ?1",
+                    params![c.proof_id, code.as_str(), c.now],
+                )?;
+                tx.commit()?;
+                return Ok(Err(code));
+            }
+
+            // Register: reuse the owner's network that already holds one of these MACs, else a new one.
+            let mut existing: Option<String> = None;
+            for mac in c.bssids {
+                existing = tx
+                    .query_row(
+                        "SELECT n.id FROM hotspot_macs m JOIN hotspot_networks n ON n.id = m.network_id
+                         WHERE m.mac = ?1 AND n.owner_hash = ?2",
+                        params![mac.to_string(), &c.sharer_hash[..]],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if existing.is_some() {
+                    break;
+                }
+            }
+            let network_id = existing.clone().unwrap_or_else(|| c.new_network_id.to_owned());
+            let sealed = c.key.map(|k| c.keys.seal(&network_id, k)).transpose()?;
+            if existing.is_some() {
+                tx.execute(
+                    "UPDATE hotspot_networks SET ssid = ?2, proven_ssid = ?3, proof_id = ?4, updated_at = ?5,
+                         share_key = ?6, key_sealed = COALESCE(?7, key_sealed) WHERE id = ?1",
+                    params![network_id, first_ssid, c.third, c.proof_id, c.now, c.share_key, sealed],
+                )?;
+            } else {
+                tx.execute(
+                    "INSERT INTO hotspot_networks (id, owner_hash, ssid, proven_ssid, key_sealed, share_key,
+                         proof_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                    params![
+                        network_id,
+                        &c.sharer_hash[..],
+                        first_ssid,
+                        c.third,
+                        sealed,
+                        c.share_key,
+                        c.proof_id,
+                        c.now
+                    ],
+                )?;
+            }
+            // A BSSID belongs to whoever proved control of it last.
+            for mac in c.bssids {
+                tx.execute(
+                    "INSERT INTO hotspot_macs (mac, network_id) VALUES (?1, ?2)
+                     ON CONFLICT (mac) DO UPDATE SET network_id = excluded.network_id",
+                    params![mac.to_string(), network_id],
+                )?;
+            }
             tx.execute(
-                "UPDATE hotspot_networks SET ssid = ?2, proven_ssid = ?3, proof_id = ?4, updated_at = ?5,
-                     share_key = ?6, key_sealed = COALESCE(?7, key_sealed) WHERE id = ?1",
-                params![network_id, first_ssid, c.third, c.proof_id, c.now, c.share_key, sealed],
+                "UPDATE hotspot_proofs SET state = 'completed', outcome = ?2, ended_at = ?3 WHERE id = ?1",
+                params![c.proof_id, network_id, c.now],
             )?;
-        } else {
-            tx.execute(
-                "INSERT INTO hotspot_networks (id, owner_hash, ssid, proven_ssid, key_sealed, share_key,
-                     proof_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-                params![
-                    network_id,
-                    &c.sharer_hash[..],
-                    first_ssid,
-                    c.third,
-                    sealed,
-                    c.share_key,
-                    c.proof_id,
-                    c.now
-                ],
-            )?;
-        }
-        // A BSSID belongs to whoever proved control of it last.
-        for mac in c.bssids {
-            tx.execute(
-                "INSERT INTO hotspot_macs (mac, network_id) VALUES (?1, ?2)
-                 ON CONFLICT (mac) DO UPDATE SET network_id = excluded.network_id",
-                params![mac.to_string(), network_id],
-            )?;
-        }
-        tx.execute(
-            "UPDATE hotspot_proofs SET state = 'completed', outcome = ?2, ended_at = ?3 WHERE id = ?1",
-            params![c.proof_id, network_id, c.now],
-        )?;
-        let row = network_row(&tx, &network_id)?.ok_or(StoreError::Corrupt("network"))?;
-        tx.commit()?;
-        Ok(Ok(row))
+            let row = network_row(&tx, &network_id)?.ok_or(StoreError::Corrupt("network"))?;
+            tx.commit()?;
+            Ok(Ok(row))
+        })
     }
 
     /// One network.
     pub fn network(&self, id: &str) -> Result<Option<NetworkRow>, StoreError> {
-        network_row(&self.conn, id)
+        self.db.with_conn(|conn| network_row(conn, id))
     }
 
     /// Every network with at least one MAC, by id.
     pub fn networks_with_macs(&self) -> Result<Vec<NetworkRow>, StoreError> {
-        let ids: Vec<String> = self
-            .conn
-            .prepare("SELECT DISTINCT network_id FROM hotspot_macs ORDER BY network_id")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.extend(network_row(&self.conn, &id)?);
-        }
-        Ok(out)
+        self.db.with_conn(|conn| {
+            let ids: Vec<String> = conn
+                .prepare("SELECT DISTINCT network_id FROM hotspot_macs ORDER BY network_id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                out.extend(network_row(conn, &id)?);
+            }
+            Ok(out)
+        })
     }
 
     /// Sets the information to push for a network, as its owner. Returns the new version.
     pub fn set_push(
-        &mut self,
+        &self,
         network_id: &str,
         owner_hash: &[u8; 32],
         info: &str,
         now: i64,
     ) -> Result<Result<PushRow, ErrorCode>, StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let owner: Option<Vec<u8>> = tx
-            .query_row("SELECT owner_hash FROM hotspot_networks WHERE id = ?1", [network_id], |r| r.get(0))
-            .optional()?;
-        match owner {
-            None => return Ok(Err(ErrorCode::NetworkUnknown)),
-            Some(o) if o[..] != owner_hash[..] => return Ok(Err(ErrorCode::NotOwner)),
-            Some(_) => {}
-        }
-        let version: i64 = tx.query_row(
-            "INSERT INTO hotspot_push (network_id, version, info, updated_at) VALUES (?1, 1, ?2, ?3)
-             ON CONFLICT (network_id) DO UPDATE SET version = version + 1, info = excluded.info,
-                 updated_at = excluded.updated_at
-             RETURNING version",
-            params![network_id, info, now],
-            |r| r.get(0),
-        )?;
-        tx.commit()?;
-        let version = u64::try_from(version).map_err(|_| StoreError::Corrupt("push version"))?;
-        Ok(Ok(PushRow { version, info: info.to_owned(), updated_at: now }))
+        self.db.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let owner: Option<Vec<u8>> = tx
+                .query_row("SELECT owner_hash FROM hotspot_networks WHERE id = ?1", [network_id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            match owner {
+                None => return Ok(Err(ErrorCode::NetworkUnknown)),
+                Some(o) if o[..] != owner_hash[..] => return Ok(Err(ErrorCode::NotOwner)),
+                Some(_) => {}
+            }
+            let version: i64 = tx.query_row(
+                "INSERT INTO hotspot_push (network_id, version, info, updated_at) VALUES (?1, 1, ?2, ?3)
+                 ON CONFLICT (network_id) DO UPDATE SET version = version + 1, info = excluded.info,
+                     updated_at = excluded.updated_at
+                 RETURNING version",
+                params![network_id, info, now],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            let version = u64::try_from(version).map_err(|_| StoreError::Corrupt("push version"))?;
+            Ok(Ok(PushRow { version, info: info.to_owned(), updated_at: now }))
+        })
     }
 
     /// The information to push for a network, if its owner set any.
     pub fn push(&self, network_id: &str) -> Result<Option<PushRow>, StoreError> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT version, info, updated_at FROM hotspot_push WHERE network_id = ?1",
-                [network_id],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
-            )
-            .optional()?;
-        row.map(|(v, info, updated_at)| {
-            let version = u64::try_from(v).map_err(|_| StoreError::Corrupt("push version"))?;
-            Ok(PushRow { version, info, updated_at })
+        self.db.with_conn(|conn| {
+            let row = conn
+                .query_row(
+                    "SELECT version, info, updated_at FROM hotspot_push WHERE network_id = ?1",
+                    [network_id],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+                )
+                .optional()?;
+            row.map(|(v, info, updated_at)| {
+                let version = u64::try_from(v).map_err(|_| StoreError::Corrupt("push version"))?;
+                Ok(PushRow { version, info, updated_at })
+            })
+            .transpose()
         })
-        .transpose()
     }
 }
 
@@ -484,21 +443,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cardgate.db");
         drop(Store::open(&path).unwrap());
-        let mut conn = open_connection(&path).unwrap();
-        // A second run applies nothing (the CREATE TABLEs would fail otherwise).
-        migrate(&mut conn).unwrap();
-        let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM schema_migrations WHERE area = 'hotspot'", [], |r| r.get(0))
-            .unwrap();
+        // A second open applies nothing (the CREATE TABLEs would fail otherwise).
+        let st = Store::open(&path).unwrap();
+        let n: i64 = st.db.with_conn(|c| {
+            c.query_row("SELECT COUNT(*) FROM schema_migrations WHERE area = 'hotspot'", [], |r| r.get(0))
+                .unwrap()
+        });
         assert_eq!(n, MIGRATIONS.len() as i64);
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
-        assert_eq!(mode, "wal");
     }
 
     #[test]
     fn old_unsuccessful_proofs_are_purged_completed_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let mut st = Store::open(&dir.path().join("db")).unwrap();
+        let st = Store::open(&dir.path().join("db")).unwrap();
         let keys = ServerKeys::from_secret(&[1; 32]).unwrap();
         let macs = ["02:00:00:00:00:01".parse::<Mac>().unwrap()];
         let new = |id: &'static str, at: i64| NewProof {
@@ -526,14 +483,14 @@ mod tests {
         };
         assert!(st.complete_proof(&done).unwrap().is_ok());
         st.insert_proof(&new("fresh", 601 + PROOF_RETENTION), false).unwrap();
-        let ids: Vec<String> = st
-            .conn
-            .prepare("SELECT id FROM hotspot_proofs ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let ids: Vec<String> = st.db.with_conn(|c| {
+            c.prepare("SELECT id FROM hotspot_proofs ORDER BY id")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        });
         assert_eq!(ids, ["done", "fresh"], "the expired open proof is gone one retention later");
     }
 }

@@ -2,26 +2,34 @@
 //! category, API key, the issuer's public keys) and the payments it accepted offline, until settlement
 //! gives each one a verdict.
 //!
-//! Durability: WAL with `synchronous=FULL`, so an accepted payment is on disk before its receipt is
-//! printed; each acceptance runs its replay and use-count checks and its insert in one `IMMEDIATE`
-//! transaction, so two terminals sharing the file cannot both accept the same presentation.
+//! Durability: WAL with `synchronous=FULL` ([`crate::db`], like the server's database), so an
+//! accepted payment is on disk before its receipt is printed; each acceptance runs its replay and
+//! use-count checks and its insert in one `IMMEDIATE` transaction, so two terminals sharing the file
+//! cannot both accept the same presentation.
+//!
+//! The file is identified by `PRAGMA application_id` ([`APPLICATION_ID`]) before anything is written
+//! to it; its schema is the `merchant` area's migrations ([`AREA`]), recorded in `schema_migrations`
+//! like every cardgate database. Queues written before that counted their migrations in
+//! `PRAGMA user_version`; the first open moves that count into `schema_migrations`.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use applet::credit::{IssuerPublicKey, Money};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
 use super::cpm::PaymentPayload;
 use super::verify::{self, Reason, Rejection, Terms};
+use crate::db::{self, Area, DbError};
 
 /// `PRAGMA application_id` of a merchant store: "CGMQ".
 pub const APPLICATION_ID: i32 = 0x4347_4D51;
 
-/// Schema migrations, in order; `PRAGMA user_version` counts those applied.
+/// The queue's tables: migrations recorded under `merchant`.
+pub const AREA: Area = Area { name: "merchant", migrations: MIGRATIONS };
+
+/// Schema migrations, in order. Append; never edit a released step.
 const MIGRATIONS: &[&str] = &[r"
     CREATE TABLE merchants (
         id            TEXT PRIMARY KEY,
@@ -89,14 +97,9 @@ pub enum StoreError {
         /// The error.
         source: rusqlite::Error,
     },
-    /// A filesystem error.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The error.
-        source: std::io::Error,
-    },
+    /// Creating or migrating the file failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 /// A registered merchant, as the store keeps it.
@@ -185,6 +188,27 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Moves the count of migrations a queue written before `schema_migrations` kept in `PRAGMA
+/// user_version` into `schema_migrations`, in one transaction, and clears it: from then on the
+/// table is the one record. A queue that has `merchant` rows already keeps them.
+fn adopt_user_version(conn: &mut Connection, legacy_version: u32) -> rusqlite::Result<()> {
+    if legacy_version == 0 {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    db::create_migrations_table(&tx)?;
+    if db::version(&tx, AREA.name)? == 0 {
+        for version in 1..=legacy_version {
+            tx.execute(
+                "INSERT INTO schema_migrations (area, version, applied_at) VALUES (?1, ?2, unixepoch())",
+                params![AREA.name, version],
+            )?;
+        }
+    }
+    tx.pragma_update(None, "user_version", 0)?;
+    tx.commit()
+}
+
 /// A fresh random id: 16 bytes in hex.
 #[allow(clippy::expect_used, reason = "AWS-LC's RNG aborts rather than fail; an error here is unreachable")]
 pub fn random_id() -> String {
@@ -200,14 +224,7 @@ impl MerchantStore {
 
     /// Opens an existing store, or creates one (mode 0600: it holds API keys).
     pub fn open_or_create(path: &Path) -> Result<Self, StoreError> {
-        if !path.exists() {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|source| StoreError::Io { path: path.display().to_string(), source })?;
-        }
+        db::create_private(path)?;
         Self::open(path)
     }
 
@@ -218,49 +235,28 @@ impl MerchantStore {
             return Err(StoreError::Missing(name));
         }
         let not = |why: String| StoreError::NotAQueue { path: name.clone(), why };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| not(e.to_string()))?;
+        let mut conn = db::connect(path).map_err(|e| not(e.to_string()))?;
         // Reading the header is the first access: a file that is not SQLite fails here, untouched.
         let app_id: i32 =
             conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| not(e.to_string()))?;
-        let version: i64 =
+        let legacy_version: u32 =
             conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| not(e.to_string()))?;
         let tables: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
             .map_err(|e| not(e.to_string()))?;
-        let fresh = app_id == 0 && version == 0 && tables == 0;
+        let fresh = app_id == 0 && legacy_version == 0 && tables == 0;
         if !fresh && app_id != APPLICATION_ID {
             return Err(not(format!("application id {app_id:#x}, expected {APPLICATION_ID:#x}")));
         }
-        if version as usize > MIGRATIONS.len() {
-            return Err(not(format!(
-                "schema version {version} is newer than this cardgate ({})",
-                MIGRATIONS.len()
-            )));
+        let sql = |source| StoreError::Sqlite { path: name.clone(), source };
+        db::configure(&conn).map_err(sql)?;
+        if fresh {
+            // Marked before the first table, so a queue is never left unrecognisable.
+            conn.pragma_update(None, "application_id", APPLICATION_ID).map_err(sql)?;
         }
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| not(e.to_string()))?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| not(e.to_string()))?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| not(e.to_string()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| not(e.to_string()))?;
-        let mut store = Self { conn, path: path.to_owned() };
-        store.migrate(version as usize)?;
-        Ok(store)
-    }
-
-    fn migrate(&mut self, from: usize) -> Result<(), StoreError> {
-        let path = self.path.display().to_string();
-        let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-            tx.execute_batch(sql).map_err(err)?;
-            tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(err)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(err)?;
-            tx.commit().map_err(err)?;
-        }
-        Ok(())
+        adopt_user_version(&mut conn, legacy_version).map_err(sql)?;
+        db::migrate(&mut conn, path, &[AREA])?;
+        Ok(Self { conn, path: path.to_owned() })
     }
 
     /// The file.
@@ -526,5 +522,82 @@ impl MerchantStore {
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
             )
             .map_err(self.sql())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merchant_ids(store: &MerchantStore) -> Vec<String> {
+        store.merchants().unwrap().into_iter().map(|m| m.id).collect()
+    }
+
+    fn migration_rows(conn: &Connection) -> Vec<(String, u32)> {
+        conn.prepare("SELECT area, version FROM schema_migrations ORDER BY area, version")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_queue_from_before_schema_migrations_opens_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        // The layout cardgate wrote before `crate::db`: the schema, its count in user_version.
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        old.execute(
+            "INSERT INTO merchants (id, name, category, server, api_key, registered_at)
+             VALUES ('SHOP0001', 'Shop', 5411, 'http://127.0.0.1:1', 'cgm_x', 0)",
+            [],
+        )
+        .unwrap();
+        drop(old);
+
+        let store = MerchantStore::open(&path).unwrap();
+        assert_eq!(merchant_ids(&store), ["SHOP0001"]);
+        assert_eq!(migration_rows(&store.conn), [("merchant".to_owned(), 1)]);
+        let user_version: u32 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(user_version, 0, "schema_migrations is the one record now");
+        drop(store);
+        // And again, now in the new layout.
+        let store = MerchantStore::open(&path).unwrap();
+        assert_eq!(merchant_ids(&store), ["SHOP0001"]);
+        assert_eq!(migration_rows(&store.conn), [("merchant".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn a_new_queue_is_marked_private_and_migrated_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        drop(MerchantStore::open_or_create(&path).unwrap());
+        let store = MerchantStore::open_or_create(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let app_id: i32 = store.conn.pragma_query_value(None, "application_id", |r| r.get(0)).unwrap();
+        assert_eq!(app_id, APPLICATION_ID);
+        assert_eq!(migration_rows(&store.conn), [("merchant".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn a_queue_from_a_newer_cardgate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        let store = MerchantStore::open_or_create(&path).unwrap();
+        store
+            .conn
+            .execute(
+                "INSERT INTO schema_migrations (area, version, applied_at) VALUES ('merchant', 2, 0)",
+                [],
+            )
+            .unwrap();
+        drop(store);
+        let err = MerchantStore::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Db(DbError::TooNew { version: 2, known: 1, .. })), "{err}");
     }
 }

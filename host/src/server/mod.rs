@@ -3,8 +3,8 @@
 //!
 //! The server is a composition of **areas**. Each area owns its routes (an [`axum::Router`] with its
 //! state applied), its migrations (recorded per area in `schema_migrations`) and its keys in the data
-//! directory; [`build`] opens every area on the shared database and merges the routers, then adds the
-//! JSON fallbacks once. The areas: the offline credit payment issuer ([`crate::payment::server`]:
+//! directory; [`build`] opens the database once ([`crate::db::Db`]: 0600, WAL, `synchronous=FULL`),
+//! hands the one handle to every area, and merges the routers, then adds the JSON fallbacks once. The areas: the offline credit payment issuer ([`crate::payment::server`]:
 //! issuer keys, accounts, issuance, merchants, settlement) and the Wi-Fi hotspot
 //! ([`crate::hotspot`]). A new area adds its state to [`Areas`], its settings to [`ServerConfig`]
 //! and its router to [`build`]; its migrations go in its own list under its own area name.
@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use axum::Router;
 
+use crate::db::{Db, DbError};
 use crate::hotspot::clock::Clock;
 use crate::hotspot::server::{self as hotspot, HotspotConfig, HotspotState};
 use crate::payment::server::{self as payment, PaymentConfig, PaymentState};
@@ -46,6 +47,9 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The database.
+    #[error("database: {0}")]
+    Db(#[from] DbError),
     /// The hotspot area.
     #[error("hotspot: {0}")]
     Hotspot(#[from] hotspot::OpenError),
@@ -79,15 +83,10 @@ pub fn build(cfg: &ServerConfig) -> Result<(Router, Areas), ServerError> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(dir_err)?;
     }
-    let db = dir.join(DB_FILE);
-    if !db.exists() {
-        // Accounts, API key hashes, sharer token hashes: readable by the server's user only. SQLite
-        // gives its -wal and -shm files the database file's mode.
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&db).map_err(dir_err)?;
-    }
-    let hotspot = HotspotState::open(dir, &db, cfg.hotspot.clone(), Clock::system())?;
-    let payment = PaymentState::open(dir, &db, cfg.payment.clone())?;
+    // One handle on the database for every area; each applies its own migrations on it.
+    let db = Db::open(&dir.join(DB_FILE), &[])?;
+    let hotspot = HotspotState::with_db(dir, db.clone(), cfg.hotspot.clone(), Clock::system())?;
+    let payment = PaymentState::with_db(dir, db, cfg.payment.clone())?;
     let router =
         Router::new().merge(hotspot::router(hotspot.clone())).merge(payment::router(payment.clone()));
     let router = hotspot::with_json_fallbacks(router).layer(tower_http::trace::TraceLayer::new_for_http());
@@ -114,4 +113,85 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::hotspot::store::AREA as HOTSPOT;
+    use crate::payment::server::AREA as PAYMENT;
+
+    fn config(data_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            data_dir,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            hotspot: HotspotConfig::default(),
+            payment: PaymentConfig::default(),
+        }
+    }
+
+    fn migration_rows(conn: &Connection) -> Vec<(String, u32, i64)> {
+        conn.prepare("SELECT area, version, applied_at FROM schema_migrations ORDER BY area, version")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_database_from_the_per_area_runners_opens_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        // What the hotspot and payment areas' own runners wrote before `crate::db`: hotspot first
+        // (it opened first), then payment, each step with its row.
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                area TEXT NOT NULL, version INTEGER NOT NULL, applied_at INTEGER NOT NULL,
+                PRIMARY KEY (area, version))",
+        )
+        .unwrap();
+        for (area, at) in [(HOTSPOT, 1_700_000_000), (PAYMENT, 1_700_000_001)] {
+            old.execute_batch(area.migrations[0]).unwrap();
+            old.execute(
+                "INSERT INTO schema_migrations (area, version, applied_at) VALUES (?1, 1, ?2)",
+                rusqlite::params![area.name, at],
+            )
+            .unwrap();
+        }
+        old.execute(
+            "INSERT INTO payment_accounts (name, currency, credit_limit, created_at) VALUES ('alice', 156, 5000, 0)",
+            [],
+        )
+        .unwrap();
+        old.execute("INSERT INTO hotspot_sharers (token_hash, created_at) VALUES (x'01', 0)", []).unwrap();
+        let before = migration_rows(&old);
+        drop(old);
+
+        let (_router, areas) = build(&config(dir.path().to_owned())).unwrap();
+        areas.payment.db.with_conn(|c| {
+            assert_eq!(migration_rows(c), before, "nothing re-applied, nothing recorded again");
+            let name: String = c.query_row("SELECT name FROM payment_accounts", [], |r| r.get(0)).unwrap();
+            assert_eq!(name, "alice");
+            let sharers: i64 = c.query_row("SELECT count(*) FROM hotspot_sharers", [], |r| r.get(0)).unwrap();
+            assert_eq!(sharers, 1);
+        });
+    }
+
+    #[test]
+    fn a_new_database_is_private_and_records_both_areas_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        drop(build(&config(data.clone())).unwrap());
+        let (_router, areas) = build(&config(data.clone())).unwrap();
+        assert_eq!(std::fs::metadata(data.join(DB_FILE)).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+        let areas_recorded: Vec<(String, u32)> =
+            areas.payment.db.with_conn(|c| migration_rows(c).into_iter().map(|(a, v, _)| (a, v)).collect());
+        assert_eq!(areas_recorded, [("hotspot".to_owned(), 1), ("payment".to_owned(), 1)]);
+    }
 }

@@ -186,7 +186,7 @@ pub async fn issue(
     let (token_id, expires_at) = (token.token_id, token.expires_at());
     state
         .db
-        .call(move |c| {
+        .call(move |c| -> Result<_, ApiError> {
             c.execute(
                 "INSERT INTO payment_tokens (token_id, account_id, key_id, card_public_key, generated_at, expires_at,
                                              allowed_uses, threshold, code)

@@ -134,7 +134,7 @@ impl FromRequestParts<PaymentState> for MerchantAuth {
         let (key_id, secret_hash) = (key_id.to_owned(), hash(secret));
         let row: Option<(String, Option<u16>, Vec<u8>)> = state
             .db
-            .call(move |c| {
+            .call(move |c| -> Result<_, ApiError> {
                 Ok(c.query_row(
                     "SELECT id, category, api_key_hash FROM payment_merchants WHERE api_key_id = ?1",
                     params![key_id],

@@ -66,6 +66,13 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
+/// A database call that panicked ([`crate::db::Db::call`]).
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 /// The stable code for a status that was not produced by a handler.
 fn code_for(status: StatusCode) -> &'static str {
     match status {

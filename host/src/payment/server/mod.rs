@@ -23,7 +23,6 @@
 
 pub mod accounts;
 pub mod auth;
-pub mod db;
 pub mod error;
 pub mod issuer;
 pub mod keys;
@@ -39,14 +38,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-use self::db::Db;
 use self::keys::KeyRing;
+use crate::db::{Area, Db, DbError};
 
-/// The name this area's migrations are recorded under.
-pub const AREA: &str = "payment";
+/// The area's tables: migrations recorded under `payment`, oldest first. Append; never edit a
+/// released step.
+pub const AREA: Area = Area { name: "payment", migrations: MIGRATIONS };
 
-/// The area's schema, oldest first. Append; never edit a released step.
-pub const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[r"
     CREATE TABLE payment_issuer_keys (
         key_id          BLOB PRIMARY KEY,
         algorithm       TEXT NOT NULL,
@@ -157,7 +156,7 @@ pub enum OpenError {
     },
     /// The database.
     #[error(transparent)]
-    Db(#[from] db::DbError),
+    Db(#[from] DbError),
     /// The keys.
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
@@ -169,14 +168,20 @@ pub fn now() -> u64 {
 }
 
 impl PaymentState {
-    /// Opens the area: the database at `db` (migrated), the admin token and the issuer keys in
-    /// `data_dir` (created at first start).
+    /// Opens the area on its own database file at `db` (the area on its own: tests, benchmarks);
+    /// see [`PaymentState::with_db`].
     pub fn open(data_dir: &Path, db: &Path, config: PaymentConfig) -> Result<Self, OpenError> {
+        create_data_dir(data_dir)?;
+        Self::with_db(data_dir, Db::open(db, &[])?, config)
+    }
+
+    /// Opens the area on an open database (the server's, shared with the other areas): its
+    /// migrations applied, the admin token and the issuer keys in `data_dir` (created at first
+    /// start).
+    pub fn with_db(data_dir: &Path, db: Db, config: PaymentConfig) -> Result<Self, OpenError> {
+        create_data_dir(data_dir)?;
         let io = |source| OpenError::Io { path: data_dir.display().to_string(), source };
-        if !data_dir.exists() {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(data_dir).map_err(io)?;
-        }
-        let db = Db::open(db, &[(AREA, MIGRATIONS)])?;
+        db.migrate(&[AREA])?;
         let admin_token_hash = auth::load_or_create_admin_token(data_dir).map_err(io)?;
         let ring = db.with_conn(|c| KeyRing::load_or_generate(data_dir, c, config.key_algorithm))?;
         if let Some(k) = ring.active() {
@@ -189,6 +194,18 @@ impl PaymentState {
             config: Arc::new(config),
         })
     }
+}
+
+/// Creates the data directory (0700) if it does not exist.
+fn create_data_dir(data_dir: &Path) -> Result<(), OpenError> {
+    if !data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|source| OpenError::Io { path: data_dir.display().to_string(), source })?;
+    }
+    Ok(())
 }
 
 /// The area's routes, state applied, errors as JSON, body limits set: merge it into the server.

@@ -309,7 +309,7 @@ pub async fn upload(
     .map_err(ApiError::internal)?;
     let verdicts = state
         .db
-        .call(move |conn| {
+        .call(move |conn| -> Result<_, ApiError> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut verdicts = Vec::with_capacity(req.payments.len());
             for (p, c) in req.payments.iter().zip(&checked) {
@@ -409,7 +409,7 @@ pub async fn list(
     let limit = q.limit.unwrap_or(1000).min(1000);
     let verdicts = state
         .db
-        .call(move |c| {
+        .call(move |c| -> Result<_, ApiError> {
             let mut stmt = c.prepare(&format!(
                 "SELECT {VERDICT_COLUMNS} FROM payment_verdicts WHERE merchant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
             ))?;
