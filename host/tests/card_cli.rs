@@ -4,25 +4,19 @@
 // Test helpers: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command as Process, Stdio};
 
-use assert_cmd::Command;
+use common::{cardgate, emu};
 use predicates::prelude::*;
-
-fn cardgate() -> Command {
-    Command::cargo_bin("cardgate").unwrap()
-}
 
 fn init(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
     let path = dir.join("card");
     cardgate().args(["card", "init"]).arg(&path).args(extra).assert().success();
     path
-}
-
-fn emu(path: &Path) -> String {
-    format!("emu:{}", path.display())
 }
 
 #[test]

@@ -3,19 +3,16 @@
 // Test helpers outside #[test] functions: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
+use std::path::PathBuf;
+
+use common::cardgate;
+use common::golden::golden_dir;
 use predicates::prelude::*;
 
-fn cardgate() -> Command {
-    let mut cmd = Command::cargo_bin("cardgate").unwrap();
-    cmd.env_remove("CARDGATE_READER").env("RUST_LOG", "off");
-    cmd
-}
-
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    golden_dir().join(name)
 }
 
 #[test]

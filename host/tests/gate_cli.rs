@@ -6,22 +6,12 @@
 // Test helpers: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use common::{cardgate, emu, example};
 use predicates::prelude::*;
-
-fn cardgate() -> Command {
-    Command::cargo_bin("cardgate").unwrap()
-}
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/examples").join(name)
-}
-
-fn emu(path: &Path) -> String {
-    format!("emu:{}", path.display())
-}
 
 /// USE of the diagnostic applet with 10.00 CNY (or `amount` in hex BCD minor units) at 10:00 UTC
 /// on 2026-11-28, Le 00.

@@ -20,89 +20,20 @@
 // Test helpers outside #[test] functions: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-/// Replaces timings (`12.345ms`, `1.234s`, `"t_us":17`) by `T`, and the reader in the trace's
-/// session line (`# reader NAME, T=1, ...`) by `READER`.
-pub fn normalize(text: &str) -> String {
-    let text = match text.strip_prefix("# reader ").and_then(|rest| rest.split_once(", ")) {
-        Some((_, rest)) => format!("# reader READER, {rest}"),
-        None => text.to_string(),
-    };
-    let text = text.as_str();
-    let mut out = String::with_capacity(text.len());
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        // "t_us":<digits>
-        if text_at(&chars, i, "\"t_us\":") {
-            out.push_str("\"t_us\":T");
-            i += 7;
-            while i < chars.len() && chars[i].is_ascii_digit() {
-                i += 1;
-            }
-            continue;
-        }
-        // <digits>.<3 digits>ms|s, not preceded by a word character
-        if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_alphanumeric()) {
-            let mut j = i;
-            while j < chars.len() && chars[j].is_ascii_digit() {
-                j += 1;
-            }
-            if j + 4 <= chars.len() && chars[j] == '.' && chars[j + 1..j + 4].iter().all(char::is_ascii_digit)
-            {
-                let k = j + 4;
-                if text_at(&chars, k, "ms") {
-                    out.push('T');
-                    i = k + 2;
-                    continue;
-                }
-                if text_at(&chars, k, "s") {
-                    out.push('T');
-                    i = k + 1;
-                    continue;
-                }
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
-}
-
-fn text_at(chars: &[char], i: usize, s: &str) -> bool {
-    s.chars().enumerate().all(|(k, c)| chars.get(i + k) == Some(&c))
-}
-
-fn cases(dir: &Path) -> Vec<PathBuf> {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("script" | "cg")))
-        .collect();
-    cases.sort();
-    cases
-}
-
-fn args_of(stem: &Path) -> Vec<String> {
-    std::fs::read_to_string(stem.with_extension("args"))
-        .map(|a| a.split_whitespace().map(str::to_string).collect())
-        .unwrap_or_default()
-}
+use common::cardgate;
+use common::golden::{args_of, cases, golden_dir, normalize};
 
 /// Runs one case against its recorded card; returns (stdout, stderr, exit code).
 pub fn run_case(script: &Path) -> (String, String, i32) {
     let dir = golden_dir();
     let stem = script.with_extension("");
     let name = script.file_name().unwrap().to_str().unwrap();
-    let mut cmd = Command::cargo_bin("cardgate").unwrap();
-    cmd.current_dir(&dir).env_remove("CARDGATE_READER").env("RUST_LOG", "off").arg("run");
+    let mut cmd = cardgate();
+    cmd.current_dir(&dir).arg("run");
     let dump = stem.with_extension("dump");
     if dump.exists() {
         cmd.arg("--replay").arg(dump.file_name().unwrap());
@@ -126,17 +57,10 @@ pub fn run_emu_case(script: &Path) -> (String, String, i32) {
     let dir = tempfile::tempdir().unwrap();
     let name = script.file_name().unwrap().to_str().unwrap();
     std::fs::copy(script, dir.path().join(name)).unwrap();
-    let init = Command::cargo_bin("cardgate")
-        .unwrap()
-        .current_dir(&dir)
-        .args(["card", "init", "card.state"])
-        .output();
+    let init = cardgate().current_dir(&dir).args(["card", "init", "card.state"]).output();
     assert!(init.unwrap().status.success(), "cardgate card init failed");
-    let out = Command::cargo_bin("cardgate")
-        .unwrap()
+    let out = cardgate()
         .current_dir(&dir)
-        .env_remove("CARDGATE_READER")
-        .env("RUST_LOG", "off")
         .args(["run", "-r", "emu:card.state"])
         .args(args_of(&script.with_extension("")))
         .arg(name)

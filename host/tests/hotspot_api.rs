@@ -6,14 +6,9 @@
 mod hotspot_common;
 
 use cardgate::hotspot::api::{ErrorCode, StartRequest};
-use cardgate::hotspot::rules::SecondRule;
 use cardgate::hotspot::server::{HotspotConfig, MAX_BODY};
 use hotspot_common::*;
 use serde_json::json;
-
-fn config() -> HotspotConfig {
-    HotspotConfig { proof_ttl_secs: 300, default_rule: SecondRule::Hash, attempts_per_minute: 1000 }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_registers_network_and_macs_and_proof_is_single_use() {

@@ -5,15 +5,9 @@
 
 mod hotspot_common;
 
-use cardgate::hotspot::rules::SecondRule;
-use cardgate::hotspot::server::HotspotConfig;
 use hotspot_common::*;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
-
-fn config() -> HotspotConfig {
-    HotspotConfig { proof_ttl_secs: 300, default_rule: SecondRule::Hash, attempts_per_minute: 1000 }
-}
 
 fn new_name(line: &str) -> Option<String> {
     let t = line.trim();

@@ -2,16 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers: a failed unwrap is a failed test")]
 
-use assert_cmd::Command;
+mod common;
+
+use common::{cardgate, example};
 use predicates::prelude::*;
-
-fn example(name: &str) -> String {
-    format!("{}/../policies/examples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn cardgate() -> Command {
-    Command::cargo_bin("cardgate").unwrap()
-}
 
 #[test]
 fn check_summarises_a_valid_policy() {

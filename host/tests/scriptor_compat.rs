@@ -12,32 +12,13 @@
 // Test helpers outside #[test] functions: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::cargo_bin;
-
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-/// Masks what legitimately differs: status texts and reset failure reasons.
-fn mask(text: &str) -> String {
-    text.split_inclusive('\n')
-        .map(|line| {
-            if line.starts_with("< KO: ") {
-                return format!("< KO: <reason>{}", if line.ends_with('\n') { "\n" } else { "" });
-            }
-            if line.starts_with('#') {
-                return line.to_string();
-            }
-            match line.find(" : ") {
-                Some(i) => format!("{} : <text>{}", &line[..i], if line.ends_with('\n') { "\n" } else { "" }),
-                None => line.to_string(),
-            }
-        })
-        .collect()
-}
+use common::golden::{golden_dir, mask};
 
 struct Run {
     stdout: String,

@@ -2,65 +2,24 @@
 //! (`host/tests/golden/emu/`) run by `cardgate run` against a card served in "Virtual PCD 00 00"
 //! print exactly what they print in-process (`-r emu:`), and the real `scriptor` running the
 //! scriptor-format script against the same card prints the same transcript as `cardgate run`, status
-//! texts aside. Every test holds the vpcd lock for its whole run and starts a fresh card per script.
+//! texts aside (the comparison rules are the host's golden tests', `host/tests/common/golden.rs`).
+//! Every test holds the vpcd lock for its whole run and starts a fresh card per script.
 
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The golden cases and the comparison rules of `host/tests/golden.rs` and `scriptor_compat.rs`.
+#[path = "../../host/tests/common/golden.rs"]
+mod golden;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cardgate_tests::{CardProcess, SLOT0, VpcdLock, cardgate, run, workspace};
+use cardgate_tests::{CardProcess, SLOT0, VpcdLock, cardgate, run};
+use golden::{args_of, cases, golden_dir, mask, normalize};
 
 fn golden_emu() -> PathBuf {
-    workspace().join("host/tests/golden/emu")
-}
-
-/// The same normalisation as `host/tests/golden.rs`: times become `T`, the trace's reader `READER`.
-fn normalize(text: &str) -> String {
-    let text = match text.strip_prefix("# reader ").and_then(|rest| rest.split_once(", ")) {
-        Some((_, rest)) => format!("# reader READER, {rest}"),
-        None => text.to_string(),
-    };
-    let chars: Vec<char> = text.chars().collect();
-    let at = |i: usize, s: &str| s.chars().enumerate().all(|(k, c)| chars.get(i + k) == Some(&c));
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_alphanumeric()) {
-            let mut j = i;
-            while j < chars.len() && chars[j].is_ascii_digit() {
-                j += 1;
-            }
-            if j + 4 <= chars.len() && chars[j] == '.' && chars[j + 1..j + 4].iter().all(char::is_ascii_digit)
-            {
-                let k = j + 4;
-                if at(k, "ms") {
-                    out.push('T');
-                    i = k + 2;
-                    continue;
-                }
-                if at(k, "s") {
-                    out.push('T');
-                    i = k + 1;
-                    continue;
-                }
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
-}
-
-/// Status texts after ` : ` are each tool's own.
-fn mask(text: &str) -> String {
-    text.split_inclusive('\n')
-        .map(|line| match line.find(" : ") {
-            Some(i) if !line.starts_with('#') => format!("{} : <text>\n", &line[..i]),
-            _ => line.to_string(),
-        })
-        .collect()
+    golden_dir().join("emu")
 }
 
 /// A fresh card (`cardgate card init`) served in the first slot, with `script` copied beside it.
@@ -75,21 +34,10 @@ fn fresh_card(dir: &Path, script: &Path) -> (CardProcess, String) {
     (card, name)
 }
 
-fn args_of(script: &Path) -> Vec<String> {
-    std::fs::read_to_string(script.with_extension("args"))
-        .map(|a| a.split_whitespace().map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
 #[test]
 fn golden_scripts_through_pcscd_print_what_they_print_in_process() {
     let _lock = VpcdLock::acquire().unwrap();
-    let mut scripts: Vec<PathBuf> = std::fs::read_dir(golden_emu())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("script" | "cg")))
-        .collect();
-    scripts.sort();
+    let scripts = cases(&golden_emu());
     assert!(scripts.len() >= 2);
     for script in scripts {
         let dir = tempfile::tempdir().unwrap();

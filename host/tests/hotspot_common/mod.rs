@@ -11,9 +11,15 @@ use std::time::Duration;
 use cardgate::hotspot::api::{CompleteRequest, ErrorCode, Registered, StartRequest, StartResponse};
 use cardgate::hotspot::client::Client;
 use cardgate::hotspot::clock::Clock;
+use cardgate::hotspot::rules::SecondRule;
 use cardgate::hotspot::server::{self, HotspotConfig, HotspotState};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+
+/// The settings most tests run with: a 5-minute proof, the hash rule, no practical rate limit.
+pub fn config() -> HotspotConfig {
+    HotspotConfig { proof_ttl_secs: 300, default_rule: SecondRule::Hash, attempts_per_minute: 1000 }
+}
 
 /// A running server.
 pub struct TestServer {
