@@ -637,3 +637,52 @@ fn install_is_all_or_nothing() {
     ));
     run(&mut card, &[("00A4040006 A000000999FF 00", "6A82", "not installed")]);
 }
+
+#[test]
+fn install_parameters_set_each_applets_pins_and_tries_or_refuse_with_6a80() {
+    use applet::apps::{self, admin, credit, diag};
+    use applet::{Card, CardConfig, InstallError};
+    let sw = |card: &mut Card, cmd: &str| sw_of(&card.process(&h(cmd)));
+    let select = |card: &mut Card, aid: &[u8]| {
+        let cmd = format!("00A40400{:02X}{}00", aid.len(), hex::encode_upper(aid));
+        assert_eq!(sw(card, &cmd), sw::OK, "select {}", hex::encode_upper(aid));
+    };
+    let mut card = Card::new(CardConfig::default(), apps::catalog()).unwrap();
+    // The diagnostic applet and the credit wallet read the same PIN parameters.
+    let params = diag::install_params(b"2468", b"87654321", 2, 4);
+    card.install("diag", diag::aid(), &params).unwrap();
+    card.install("credit", credit::aid(), &params).unwrap();
+    card.install("admin", admin::aid(), &admin::install_params(b"11223344", 6)).unwrap();
+    let defaults = aid("F0434152444741544502");
+    card.install("diag", defaults, &[]).unwrap();
+    card.power_on();
+    select(&mut card, diag::aid().as_bytes());
+    assert_eq!(sw(&mut card, "00200081"), 0x63C2, "PIN tries from the parameters");
+    assert_eq!(sw(&mut card, "00200082"), 0x63C4, "PUK tries from the parameters");
+    assert_eq!(sw(&mut card, "0020008104 32343638"), sw::OK, "the given PIN");
+    select(&mut card, credit::aid().as_bytes());
+    assert_eq!(sw(&mut card, "00200081"), 0x63C2);
+    assert_eq!(sw(&mut card, "0020008104 31323334"), 0x63C1, "not the default PIN");
+    assert_eq!(sw(&mut card, "0020008104 32343638"), sw::OK);
+    select(&mut card, admin::aid().as_bytes());
+    assert_eq!(sw(&mut card, "00200001"), 0x63C6, "admin PIN tries from the parameters");
+    assert_eq!(sw(&mut card, "0020000108 3131323233333434"), sw::OK);
+    // No parameters: PIN 1234 with 3 tries, PUK with 5.
+    select(&mut card, defaults.as_bytes());
+    assert_eq!(sw(&mut card, "00200081"), 0x63C3);
+    assert_eq!(sw(&mut card, "00200082"), 0x63C5);
+    assert_eq!(sw(&mut card, "0020008104 31323334"), sw::OK);
+
+    // Parameters that are not BER-TLV, a tries value of two bytes, an admin PIN missing or short.
+    let refused = Err(InstallError::Refused(sw::WRONG_DATA));
+    for (class, params) in [
+        ("diag", h("81")),
+        ("diag", h("8304 0303")),
+        ("credit", h("8402 0505")),
+        ("admin", vec![]),
+        ("admin", admin::install_params(b"123", 3)),
+        ("admin", h("8104 31323334 8302 0303")),
+    ] {
+        assert_eq!(card.install(class, aid("A0000009990A"), &params), refused, "{class} {params:02X?}");
+    }
+}

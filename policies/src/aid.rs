@@ -40,6 +40,28 @@ impl Aid {
         Ok(aid)
     }
 
+    /// An AID from a byte array whose length is checked when the program is compiled: for the AIDs
+    /// an applet is built with.
+    ///
+    /// ```
+    /// const RID: policies::Aid = policies::Aid::from_array([0xA0, 0x00, 0x00, 0x08, 0x58]);
+    /// assert_eq!(RID.to_string(), "A000000858");
+    /// ```
+    ///
+    /// ```compile_fail
+    /// let _ = policies::Aid::from_array([0xA0, 0x00, 0x00, 0x08]); // 4 bytes: does not compile
+    /// ```
+    pub const fn from_array<const N: usize>(bytes: [u8; N]) -> Aid {
+        const { assert!(N >= Self::MIN_LEN && N <= Self::MAX_LEN, "an AID has 5 to 16 bytes") };
+        let mut out = [0; Self::MAX_LEN];
+        let mut i = 0;
+        while i < N {
+            out[i] = bytes[i];
+            i += 1;
+        }
+        Aid { len: N as u8, bytes: out }
+    }
+
     /// An AID written in hex (spaces and colons allowed between bytes).
     pub fn from_hex(text: &str) -> Result<Aid, AidError> {
         let digits: String = text.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
@@ -98,6 +120,13 @@ mod tests {
         assert_eq!(Aid::new(&[0xA0; 17]), Err(AidError::BadLength(17)));
         assert_eq!(Aid::new(&[0xA0; 5]).unwrap().as_bytes(), &[0xA0; 5]);
         assert_eq!(Aid::new(&[0xA0; 16]).unwrap().as_bytes().len(), 16);
+    }
+
+    #[test]
+    fn arrays_make_the_same_aid_as_slices() {
+        const A: Aid = Aid::from_array([0xF0, 0x43, 0x41, 0x52, 0x44]);
+        assert_eq!(A, Aid::new(&[0xF0, 0x43, 0x41, 0x52, 0x44]).unwrap());
+        assert_eq!(Aid::from_array([7; 16]).as_bytes(), [7; 16]);
     }
 
     #[test]

@@ -29,16 +29,14 @@ use crate::pin::{self, OwnerPin};
 use crate::runtime::Card;
 use crate::store::ObjectKey;
 use crate::sw::{self, Sw};
-use crate::tlv::{self, Tag};
+use crate::tlv;
 
 /// The administration applet's AID: `F0` + "CARDGATE" + `00`.
 pub const AID: [u8; 10] = [0xF0, 0x43, 0x41, 0x52, 0x44, 0x47, 0x41, 0x54, 0x45, 0x00];
 
 /// The administration applet's AID as an [`Aid`].
-pub fn aid() -> Aid {
-    // The constant has 10 bytes, within 5..=16.
-    #[allow(clippy::expect_used)]
-    Aid::new(&AID).expect("a 10-byte AID")
+pub const fn aid() -> Aid {
+    Aid::from_array(AID)
 }
 
 /// The class to put in a [`Catalog`](crate::Catalog).
@@ -89,10 +87,6 @@ pub fn pin_tries(card: &Card) -> Option<(u8, u8)> {
 /// The policy administration applet (no volatile state of its own).
 #[derive(Debug, Default)]
 pub struct Admin;
-
-fn param(params: &[u8], tag: Tag) -> Result<Option<&[u8]>, Sw> {
-    tlv::find(params, tag).map_err(|_| sw::WRONG_DATA)
-}
 
 impl Admin {
     fn pin_for(p2: u8) -> Result<OwnerPin, Sw> {
@@ -145,16 +139,11 @@ fn describe(policy: &Policy) -> String {
 
 impl Applet for Admin {
     fn install(&mut self, ctx: &mut Context<'_>, params: &[u8]) -> Result<(), Sw> {
-        let pin = param(params, params::PIN)?.ok_or(sw::WRONG_DATA)?;
+        let pin = super::param(params, params::PIN)?.ok_or(sw::WRONG_DATA)?;
         if pin.len() < pin::NEW_PIN_MIN {
             return Err(sw::WRONG_DATA);
         }
-        let tries = match param(params, params::TRIES)? {
-            None => DEFAULT_TRIES,
-            Some([n]) => *n,
-            Some(_) => return Err(sw::WRONG_DATA),
-        };
-        ADMIN_PIN.create(ctx, pin, tries)
+        ADMIN_PIN.create(ctx, pin, super::tries_param(params, params::TRIES, DEFAULT_TRIES)?)
     }
 
     fn process(&mut self, ctx: &mut Context<'_>, cmd: &Command<'_>, reply: &mut Vec<u8>) -> Result<(), Sw> {

@@ -21,10 +21,8 @@ use crate::sw::{self, Sw};
 use crate::tlv::{self, Tag, Writer};
 
 /// The wallet's AID as an [`Aid`].
-pub fn aid() -> Aid {
-    // The constant has 7 bytes, within 5..=16.
-    #[allow(clippy::expect_used)]
-    Aid::new(&credit::AID).expect("a 7-byte AID")
+pub const fn aid() -> Aid {
+    Aid::from_array(credit::AID)
 }
 
 /// The class to put in a [`Catalog`](crate::Catalog).
@@ -254,24 +252,9 @@ impl CreditWallet {
     }
 }
 
-fn param(params: &[u8], tag: Tag) -> Result<Option<&[u8]>, Sw> {
-    tlv::find(params, tag).map_err(|_| sw::WRONG_DATA)
-}
-
-fn tries(value: Option<&[u8]>, default: u8) -> Result<u8, Sw> {
-    match value {
-        None => Ok(default),
-        Some([n]) => Ok(*n),
-        Some(_) => Err(sw::WRONG_DATA),
-    }
-}
-
 impl Applet for CreditWallet {
     fn install(&mut self, ctx: &mut Context<'_>, params: &[u8]) -> Result<(), Sw> {
-        let pin = param(params, params::PIN)?.unwrap_or(crate::apps::diag::DEFAULT_PIN);
-        let puk = param(params, params::PUK)?.unwrap_or(crate::apps::diag::DEFAULT_PUK);
-        PIN.create(ctx, pin, tries(param(params, params::PIN_TRIES)?, 3)?)?;
-        PUK.create(ctx, puk, tries(param(params, params::PUK_TRIES)?, 5)?)?;
+        crate::apps::diag::create_pin_and_puk(ctx, params, PIN, PUK)?;
         set_state(ctx, WalletState::Empty)?;
         ctx.write(COUNTER, &0u16.to_be_bytes())
     }

@@ -27,16 +27,14 @@ use crate::apdu::Command;
 use crate::applet::{Applet, AppletClass, Context, Service};
 use crate::pin::{self, OwnerPin};
 use crate::sw::{self, Sw};
-use crate::tlv::{self, Tag};
+use crate::tlv;
 
 /// The diagnostic applet's AID: `F0` + "CARDGATE" + `01`.
 pub const AID: [u8; 10] = [0xF0, 0x43, 0x41, 0x52, 0x44, 0x47, 0x41, 0x54, 0x45, 0x01];
 
 /// The diagnostic applet's AID as an [`Aid`].
-pub fn aid() -> Aid {
-    // The constant has 10 bytes, within 5..=16.
-    #[allow(clippy::expect_used)]
-    Aid::new(&AID).expect("a 10-byte AID")
+pub const fn aid() -> Aid {
+    Aid::from_array(AID)
 }
 
 /// The class to put in a [`Catalog`](crate::Catalog).
@@ -63,6 +61,24 @@ pub mod params {
 pub const DEFAULT_PIN: &[u8] = b"1234";
 /// Default PUK when the install parameters give none.
 pub const DEFAULT_PUK: &[u8] = b"12345678";
+/// Default PIN tries.
+pub const DEFAULT_PIN_TRIES: u8 = 3;
+/// Default PUK tries.
+pub const DEFAULT_PUK_TRIES: u8 = 5;
+
+/// Creates an applet's cardholder PIN and its PUK from the install parameters in [`params`] (the
+/// credit wallet takes the same ones), with the defaults where one is absent.
+pub(crate) fn create_pin_and_puk(
+    ctx: &mut Context<'_>,
+    install: &[u8],
+    pin: OwnerPin,
+    puk: OwnerPin,
+) -> Result<(), Sw> {
+    let pin_value = super::param(install, params::PIN)?.unwrap_or(DEFAULT_PIN);
+    let puk_value = super::param(install, params::PUK)?.unwrap_or(DEFAULT_PUK);
+    pin.create(ctx, pin_value, super::tries_param(install, params::PIN_TRIES, DEFAULT_PIN_TRIES)?)?;
+    puk.create(ctx, puk_value, super::tries_param(install, params::PUK_TRIES, DEFAULT_PUK_TRIES)?)
+}
 
 const COUNTER: u16 = 1;
 const SCRATCH: u16 = 4;
@@ -84,18 +100,6 @@ pub fn install_params(pin: &[u8], puk: &[u8], pin_tries: u8, puk_tries: u8) -> V
     w.primitive(params::PIN, pin).primitive(params::PUK, puk);
     w.primitive(params::PIN_TRIES, &[pin_tries]).primitive(params::PUK_TRIES, &[puk_tries]);
     w.into_bytes()
-}
-
-fn param(params: &[u8], tag: Tag) -> Result<Option<&[u8]>, Sw> {
-    tlv::find(params, tag).map_err(|_| sw::WRONG_DATA)
-}
-
-fn tries(value: Option<&[u8]>, default: u8) -> Result<u8, Sw> {
-    match value {
-        None => Ok(default),
-        Some([n]) => Ok(*n),
-        Some(_) => Err(sw::WRONG_DATA),
-    }
 }
 
 impl Diag {
@@ -219,10 +223,7 @@ impl Diag {
 
 impl Applet for Diag {
     fn install(&mut self, ctx: &mut Context<'_>, params: &[u8]) -> Result<(), Sw> {
-        let pin = param(params, params::PIN)?.unwrap_or(DEFAULT_PIN);
-        let puk = param(params, params::PUK)?.unwrap_or(DEFAULT_PUK);
-        PIN.create(ctx, pin, tries(param(params, params::PIN_TRIES)?, 3)?)?;
-        PUK.create(ctx, puk, tries(param(params, params::PUK_TRIES)?, 5)?)?;
+        create_pin_and_puk(ctx, params, PIN, PUK)?;
         ctx.write(COUNTER, &0u32.to_be_bytes())
     }
 

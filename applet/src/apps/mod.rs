@@ -16,6 +16,23 @@ use zeroize::Zeroizing;
 
 use crate::applet::Catalog;
 use crate::runtime::{Card, CardConfig, DEFAULT_QUOTA, InstallError};
+use crate::sw::{self, Sw};
+use crate::tlv::{self, Tag};
+
+/// The install parameter `tag` (install parameters are BER-TLV), if given; `6A80` if the
+/// parameters are not well-formed BER-TLV.
+pub(crate) fn param(params: &[u8], tag: Tag) -> Result<Option<&[u8]>, Sw> {
+    tlv::find(params, tag).map_err(|_| sw::WRONG_DATA)
+}
+
+/// A tries install parameter: one byte, or `default` when absent; `6A80` for any other length.
+pub(crate) fn tries_param(params: &[u8], tag: Tag, default: u8) -> Result<u8, Sw> {
+    match param(params, tag)? {
+        None => Ok(default),
+        Some([n]) => Ok(*n),
+        Some(_) => Err(sw::WRONG_DATA),
+    }
+}
 
 /// Every applet class built into cardgate.
 pub fn catalog() -> Catalog {
