@@ -23,7 +23,7 @@ use cardgate::payment::api::{
 };
 use cardgate::payment::client::IssuerClient;
 use cardgate::payment::cpm::PaymentPayload;
-use cardgate::payment::merchant::{Merchant, MerchantStore};
+use cardgate::payment::merchant;
 use cardgate::payment::server::{PaymentConfig, now};
 use cardgate::payment::softcard::SoftCard;
 use cardgate::payment::{qr, verify};
@@ -261,18 +261,11 @@ fn main() {
         }
         out
     });
-    let reg = rt
-        .block_on(admin.register_merchant(&RegisterMerchant {
-            merchant_id: "BENCH".into(),
-            name: "bench".into(),
-            category: None,
-        }))
-        .unwrap();
-    let keys: Vec<IssuerPublicKey> = reg
-        .issuer_keys
-        .iter()
-        .map(|k| IssuerPublicKey::decode(&hex::decode(&k.encoded).unwrap()).unwrap())
-        .collect();
+    let req = RegisterMerchant { merchant_id: "BENCH".into(), name: "bench".into(), category: None };
+    let mut store =
+        rt.block_on(merchant::register(&admin, &req, &dir.path().join("queue.db"))).unwrap().store;
+    let keys = store.issuer_keys().unwrap();
+    let api_key = store.merchant(None).unwrap().api_key;
 
     // ---- Accept: PNG decode + checks + durable append, one payment at a time.
     let mut card_keys = card_keys;
@@ -285,19 +278,6 @@ fn main() {
         qr::write_png(&qr::encode(&p.to_text(), qrcode::EcLevel::M).unwrap(), &path).unwrap();
         pngs.push(path);
     }
-    let mut store = MerchantStore::open_or_create(&dir.path().join("queue.db")).unwrap();
-    store
-        .register(
-            &Merchant {
-                id: "BENCH".into(),
-                name: "bench".into(),
-                category: None,
-                server: url.clone(),
-                api_key: Zeroizing::new(reg.api_key.clone()),
-            },
-            &keys,
-        )
-        .unwrap();
     let (mut t_decode, mut t_check, mut t_total) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     for path in &pngs {
         let start = Instant::now();
@@ -402,8 +382,7 @@ fn main() {
     );
     println!("result settlement-verify {verified:.0} {bound:.0} {:.2}", verified / bound);
 
-    let client =
-        IssuerClient::new(&url, Some(Zeroizing::new(reg.api_key.clone())), Duration::from_secs(300)).unwrap();
+    let client = IssuerClient::new(&url, Some(api_key), Duration::from_secs(300)).unwrap();
     let t = Instant::now();
     let mut accepted = 0;
     rt.block_on(async {

@@ -11,10 +11,11 @@ use std::time::Duration;
 use applet::credit::{CreditPaymentCode, IssuerPublicKey, KeyAlgorithm, Money};
 use cardgate::payment::api::{
     CreateAccount, IssueRequest, Outcome, PayeesJson, RegisterMerchant, SettlementRequest, UploadedPayment,
+    decode_issuer_keys,
 };
 use cardgate::payment::client::{ClientError, IssuerClient};
 use cardgate::payment::cpm::PaymentPayload;
-use cardgate::payment::merchant::{AcceptError, Merchant, MerchantStore, StoreError};
+use cardgate::payment::merchant::{self, AcceptError, MerchantStore, StoreError};
 use cardgate::payment::qr;
 use cardgate::payment::server::{PaymentConfig, now};
 use cardgate::payment::settle::{SettleError, SettleOptions, settle_pending};
@@ -96,30 +97,13 @@ impl Server {
 
     /// Registers a merchant and creates its store in the server's temp dir.
     async fn merchant(&self, id: &str, mcc: Option<u16>) -> MerchantStore {
-        let reg = self
-            .admin
-            .register_merchant(&RegisterMerchant { merchant_id: id.into(), name: id.into(), category: mcc })
-            .await
-            .unwrap();
-        let keys: Vec<IssuerPublicKey> = reg
-            .issuer_keys
-            .iter()
-            .map(|k| IssuerPublicKey::decode(&hex::decode(&k.encoded).unwrap()).unwrap())
-            .collect();
-        let mut store = MerchantStore::open_or_create(&self.dir.path().join(format!("{id}.db"))).unwrap();
-        store
-            .register(
-                &Merchant {
-                    id: id.into(),
-                    name: id.into(),
-                    category: mcc,
-                    server: self.url.clone(),
-                    api_key: Zeroizing::new(reg.api_key),
-                },
-                &keys,
-            )
-            .unwrap();
-        store
+        let req = RegisterMerchant { merchant_id: id.into(), name: id.into(), category: mcc };
+        let queue = self.dir.path().join(format!("{id}.db"));
+        let registered = merchant::register(&self.admin, &req, &queue).await.unwrap();
+        assert_eq!(registered.merchant_id, id);
+        let m = registered.store.merchant(Some(id)).unwrap();
+        assert_eq!((m.category, m.server.as_str()), (mcc, self.url.as_str()));
+        registered.store
     }
 }
 
@@ -394,11 +378,7 @@ async fn rotated_keys_sign_new_tokens_and_old_tokens_still_settle() {
         IssuerClient::new(&server.url, None, Duration::from_secs(5)).unwrap().issuer_keys().await.unwrap();
     assert_eq!(keys.keys.len(), 2);
     assert!(keys.keys[0].active && !keys.keys[1].active);
-    let keys: Vec<_> = keys
-        .keys
-        .iter()
-        .map(|k| IssuerPublicKey::decode(&hex::decode(&k.encoded).unwrap()).unwrap())
-        .collect();
+    let keys = decode_issuer_keys(&keys.keys).unwrap();
     a.add_issuer_keys(&keys).unwrap();
     accept(&mut a, &p, 100).unwrap();
     let r = settle_pending(&mut a, &server.url, &fast()).await.unwrap();

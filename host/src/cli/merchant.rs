@@ -5,16 +5,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use applet::credit::IssuerPublicKey;
 use cardgate::payment::api::{Outcome, RegisterMerchant};
 use cardgate::payment::cpm::PaymentPayload;
-use cardgate::payment::merchant::{AcceptError, Merchant, MerchantStore};
+use cardgate::payment::merchant::{self, AcceptError, MerchantStore};
 use cardgate::payment::money::{Currency, format_money, parse_amount, parse_currency};
 use cardgate::payment::settle::{SettleOptions, next_at, settle_pending};
 use cardgate::payment::verify::{DEFAULT_MAX_SKEW, Reason, utc};
 use cardgate::payment::{api, qr};
 use clap::Subcommand;
-use zeroize::Zeroizing;
 
 use super::issuer::AdminAuth;
 
@@ -72,24 +70,12 @@ pub fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<ExitCode> {
                 name: name.unwrap_or_else(|| id.clone()),
                 category: mcc,
             };
-            let registered = runtime.block_on(client.register_merchant(&req))?;
-            let keys = decode_keys(&registered.issuer_keys)?;
-            let mut store = MerchantStore::open_or_create(&queue)?;
-            store.register(
-                &Merchant {
-                    id: registered.merchant_id.clone(),
-                    name: req.name,
-                    category: mcc,
-                    server: client.base().to_owned(),
-                    api_key: Zeroizing::new(registered.api_key.clone()),
-                },
-                &keys,
-            )?;
+            let registered = runtime.block_on(merchant::register(&client, &req, &queue))?;
             println!(
                 "merchant {} registered with {}; API key and {} issuer key(s) stored in {}",
                 registered.merchant_id,
                 client.base(),
-                keys.len(),
+                registered.issuer_keys,
                 queue.display()
             );
             Ok(ExitCode::SUCCESS)
@@ -136,23 +122,12 @@ pub fn run_merchant(cmd: MerchantCommand) -> anyhow::Result<ExitCode> {
             let client =
                 cardgate::payment::client::IssuerClient::new(&server, None, Duration::from_secs(30))?;
             let keys = tokio::runtime::Runtime::new()?.block_on(client.issuer_keys())?;
-            let keys = decode_keys(&keys.keys)?;
+            let keys = api::decode_issuer_keys(&keys.keys)?;
             store.add_issuer_keys(&keys)?;
             println!("{} issuer key(s) stored in {}", keys.len(), queue.display());
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn decode_keys(infos: &[api::IssuerKeyInfo]) -> anyhow::Result<Vec<IssuerPublicKey>> {
-    infos
-        .iter()
-        .map(|k| {
-            let bytes =
-                hex::decode(&k.encoded).with_context(|| format!("issuer key {}: not hex", k.key_id))?;
-            IssuerPublicKey::decode(&bytes).with_context(|| format!("issuer key {}", k.key_id))
-        })
-        .collect()
 }
 
 fn print_verdict(

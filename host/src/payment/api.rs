@@ -2,6 +2,7 @@
 //! lowercase hex; amounts are integer minor units with an ISO 4217 numeric currency; times are UTC
 //! seconds. Every error is `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
 
+use applet::credit::IssuerPublicKey;
 use serde::{Deserialize, Serialize};
 
 use super::verify::Reason;
@@ -38,6 +39,31 @@ pub struct IssuerKeyInfo {
     pub active: bool,
     /// When it was generated.
     pub created_at: u64,
+}
+
+impl IssuerKeyInfo {
+    /// The key itself, from its `E6` template.
+    pub fn decode(&self) -> Result<IssuerPublicKey, BadIssuerKey> {
+        let bad = |why: String| BadIssuerKey { key_id: self.key_id.clone(), why };
+        let bytes = hex::decode(&self.encoded).map_err(|_| bad("not hex".into()))?;
+        IssuerPublicKey::decode(&bytes).map_err(|e| bad(e.to_string()))
+    }
+}
+
+/// Every key of a list (a registration's, `GET /v1/issuer/keys`), decoded; the first that does not
+/// decode is the error.
+pub fn decode_issuer_keys(keys: &[IssuerKeyInfo]) -> Result<Vec<IssuerPublicKey>, BadIssuerKey> {
+    keys.iter().map(IssuerKeyInfo::decode).collect()
+}
+
+/// An issuer key from the server that does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("issuer key {key_id}: {why}")]
+pub struct BadIssuerKey {
+    /// The key's id, as the server sent it.
+    pub key_id: String,
+    /// What is wrong with it.
+    pub why: String,
 }
 
 /// `GET /v1/issuer/keys`.
@@ -218,4 +244,39 @@ pub struct Verdict {
 pub struct Verdicts {
     /// One per payment, in upload order.
     pub verdicts: Vec<Verdict>,
+}
+
+#[cfg(test)]
+mod tests {
+    use applet::credit::KeyAlgorithm;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+
+    use super::*;
+
+    fn info(key_id: &str, encoded: String) -> IssuerKeyInfo {
+        IssuerKeyInfo {
+            key_id: key_id.into(),
+            algorithm: "ecdsa-p256".into(),
+            encoded,
+            active: true,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn issuer_keys_decode_or_name_the_key_that_does_not() {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let key =
+            IssuerPublicKey::new(KeyAlgorithm::EcdsaP256Sha256, pair.public_key().as_ref().to_vec()).unwrap();
+        let good = info("01020304", hex::encode(key.encode()));
+        assert_eq!(decode_issuer_keys(std::slice::from_ref(&good)).unwrap(), [key]);
+        let not_hex = info("0A0B0C0D", "E6zz".into());
+        assert_eq!(not_hex.decode().unwrap_err().to_string(), "issuer key 0A0B0C0D: not hex");
+        let not_key = info("0E0E0E0E", "e60100".into());
+        let err = decode_issuer_keys(&[good, not_key]).unwrap_err();
+        assert_eq!(err.key_id, "0E0E0E0E", "{err}");
+    }
 }

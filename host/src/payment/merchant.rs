@@ -19,6 +19,8 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
+use super::api::{BadIssuerKey, RegisterMerchant, decode_issuer_keys};
+use super::client::{ClientError, IssuerClient};
 use super::cpm::PaymentPayload;
 use super::verify::{self, Reason, Rejection, Terms};
 use crate::db::{self, Area, DbError};
@@ -175,6 +177,53 @@ pub enum AcceptError {
     /// The store failed: nothing was queued.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why [`register`] recorded nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The server refused or could not be reached.
+    #[error(transparent)]
+    Server(#[from] ClientError),
+    /// The server sent an issuer key that does not decode.
+    #[error(transparent)]
+    Key(#[from] BadIssuerKey),
+    /// The queue could not be created or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A registration [`register`] recorded.
+#[derive(Debug)]
+pub struct Registration {
+    /// The queue, holding it.
+    pub store: MerchantStore,
+    /// The merchant id the server registered.
+    pub merchant_id: String,
+    /// How many issuer keys were stored.
+    pub issuer_keys: usize,
+}
+
+/// Registers a merchant with the issuer server (`client` carries the admin token) and records the
+/// registration in the queue at `queue` (created 0600 if needed): the merchant, its API key, the
+/// server's address and the issuer's public keys. The keys are checked before the queue is touched.
+pub async fn register(
+    client: &IssuerClient,
+    req: &RegisterMerchant,
+    queue: &Path,
+) -> Result<Registration, RegisterError> {
+    let registered = client.register_merchant(req).await?;
+    let keys = decode_issuer_keys(&registered.issuer_keys)?;
+    let mut store = MerchantStore::open_or_create(queue)?;
+    let merchant = Merchant {
+        id: registered.merchant_id.clone(),
+        name: req.name.clone(),
+        category: req.category,
+        server: client.base().to_owned(),
+        api_key: Zeroizing::new(registered.api_key),
+    };
+    store.register(&merchant, &keys)?;
+    Ok(Registration { store, merchant_id: registered.merchant_id, issuer_keys: keys.len() })
 }
 
 /// An open merchant store.
