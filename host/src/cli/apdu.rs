@@ -45,6 +45,20 @@ pub enum ProtocolArg {
     T1,
 }
 
+impl ProtocolArg {
+    /// The PC/SC connection options for `-p` and `--exclusive` (`cardgate apdu`, `cardgate run`).
+    pub fn pcsc_options(self, exclusive: bool) -> PcscOptions {
+        PcscOptions {
+            share: if exclusive { Share::Exclusive } else { Share::Shared },
+            protocol: match self {
+                ProtocolArg::Any => Protocol::Any,
+                ProtocolArg::T0 => Protocol::T0,
+                ProtocolArg::T1 => Protocol::T1,
+            },
+        }
+    }
+}
+
 /// Parses one hex argument.
 fn parse_hex(n: usize, text: &str) -> anyhow::Result<Vec<u8>> {
     let digits: String = text.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
@@ -70,15 +84,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enumerate()
         .map(|(i, a)| parse_hex(i + 1, a))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let pcsc_options = PcscOptions {
-        share: if args.exclusive { Share::Exclusive } else { Share::Shared },
-        protocol: match args.protocol {
-            ProtocolArg::Any => Protocol::Any,
-            ProtocolArg::T0 => Protocol::T0,
-            ProtocolArg::T1 => Protocol::T1,
-        },
-    };
-    let transport = reader_bridge::open_with(args.reader.as_deref(), pcsc_options)?;
+    let transport =
+        reader_bridge::open_with(args.reader.as_deref(), args.protocol.pcsc_options(args.exclusive))?;
     let mut exchanger = Exchanger::new(transport);
     let mut options = if args.raw { ExchangeOptions::RAW } else { ExchangeOptions::default() };
     options.long_commands = match (args.chain, args.extended) {
@@ -97,4 +104,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_and_exclusive_map_to_the_pcsc_options() {
+        let options = |p: ProtocolArg, exclusive| p.pcsc_options(exclusive);
+        assert_eq!(options(ProtocolArg::Any, false), PcscOptions::default());
+        assert_eq!(
+            options(ProtocolArg::T0, true),
+            PcscOptions { share: Share::Exclusive, protocol: Protocol::T0 }
+        );
+        assert_eq!(
+            options(ProtocolArg::T1, false),
+            PcscOptions { share: Share::Shared, protocol: Protocol::T1 }
+        );
+    }
 }

@@ -12,7 +12,6 @@ use cardgate::script::{Engine, Options, Parser, ScriptError, extended, parse_fil
 
 use super::apdu::ProtocolArg;
 use reader_bridge::Transport;
-use reader_bridge::pcsc::{PcscOptions, Protocol, Share};
 use reader_bridge::record::Recorder;
 use reader_bridge::replay::ReplayTransport;
 
@@ -133,14 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => format!("replay:{}", path.display()),
         None => args.reader.clone().unwrap_or_default(),
     };
-    let pcsc_options = PcscOptions {
-        share: if args.exclusive { Share::Exclusive } else { Share::Shared },
-        protocol: match args.protocol {
-            ProtocolArg::Any => Protocol::Any,
-            ProtocolArg::T0 => Protocol::T0,
-            ProtocolArg::T1 => Protocol::T1,
-        },
-    };
+    let pcsc_options = args.protocol.pcsc_options(args.exclusive);
     if format == Format::Scriptor {
         match args.protocol {
             ProtocolArg::Any => {}
