@@ -864,9 +864,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn serve_speaks_the_protocol_over_tcp_and_stops_cleanly() {
-        let (listener, addr) = fake_vpcd();
+    /// [`serve`] with a recording card on its own thread, towards `addr`: the handle that steers it,
+    /// and the thread, which gives back the card and every event once serving stops.
+    fn spawn_serve(addr: String) -> (Arc<ServeHandle>, std::thread::JoinHandle<(Recorder, Vec<Event>)>) {
         let handle = Arc::new(ServeHandle::new());
         let h = Arc::clone(&handle);
         let opts = options(addr);
@@ -875,6 +875,13 @@ mod tests {
             let card = serve(Recorder::default(), &opts, &h, |e| events.push(e.clone())).unwrap();
             (card, events)
         });
+        (handle, card)
+    }
+
+    #[test]
+    fn serve_speaks_the_protocol_over_tcp_and_stops_cleanly() {
+        let (listener, addr) = fake_vpcd();
+        let (handle, card) = spawn_serve(addr);
         let (mut vpcd, _) = listener.accept().unwrap();
         // Several messages in one write: GET ATR, POWER ON, GET ATR, then an APDU.
         vpcd.write_all(&[0x00, 0x01, 0x04, 0x00, 0x01, 0x01, 0x00, 0x01, 0x04]).unwrap();
@@ -901,14 +908,7 @@ mod tests {
     #[test]
     fn serve_reconnects_after_vpcd_drops_it_and_ejects_on_request() {
         let (listener, addr) = fake_vpcd();
-        let handle = Arc::new(ServeHandle::new());
-        let h = Arc::clone(&handle);
-        let opts = options(addr);
-        let card = std::thread::spawn(move || {
-            let mut events = Vec::new();
-            serve(Recorder::default(), &opts, &h, |e| events.push(e.clone())).unwrap();
-            events
-        });
+        let (handle, card) = spawn_serve(addr);
         let (mut first, _) = listener.accept().unwrap();
         first.write_all(&[0x00, 0x01, 0x01, 0x00, 0x01, 0x04]).unwrap();
         read_frame(&mut first);
@@ -925,7 +925,7 @@ mod tests {
         third.write_all(&[0x00, 0x01, 0x04]).unwrap();
         assert_eq!(read_frame(&mut third).len(), 5);
         handle.stop();
-        let events = card.join().unwrap();
+        let (_, events) = card.join().unwrap();
         let names: Vec<&str> = events
             .iter()
             .map(|e| match e {
