@@ -217,6 +217,15 @@ impl Db {
     }
 }
 
+/// Every `schema_migrations` row, `(area, version, applied_at)`, by area and version: for tests.
+#[cfg(test)]
+pub(crate) fn recorded_migrations(conn: &Connection) -> Vec<(String, u32, i64)> {
+    let mut stmt = conn
+        .prepare("SELECT area, version, applied_at FROM schema_migrations ORDER BY area, version")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -231,12 +240,7 @@ mod tests {
 
     fn rows(db: &Db) -> Vec<(String, u32)> {
         db.with_conn(|c| {
-            c.prepare("SELECT area, version FROM schema_migrations ORDER BY area, version")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0).unwrap(), r.get(1).unwrap())))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
+            recorded_migrations(c).into_iter().map(|(area, version, _)| (area, version)).collect()
         })
     }
 

@@ -583,12 +583,7 @@ mod tests {
     }
 
     fn migration_rows(conn: &Connection) -> Vec<(String, u32)> {
-        conn.prepare("SELECT area, version FROM schema_migrations ORDER BY area, version")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        db::recorded_migrations(conn).into_iter().map(|(area, version, _)| (area, version)).collect()
     }
 
     #[test]

@@ -120,6 +120,7 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
+    use crate::db::recorded_migrations as migration_rows;
     use crate::hotspot::store::AREA as HOTSPOT;
     use crate::payment::server::AREA as PAYMENT;
 
@@ -130,15 +131,6 @@ mod tests {
             hotspot: HotspotConfig::default(),
             payment: PaymentConfig::default(),
         }
-    }
-
-    fn migration_rows(conn: &Connection) -> Vec<(String, u32, i64)> {
-        conn.prepare("SELECT area, version, applied_at FROM schema_migrations ORDER BY area, version")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
     }
 
     #[test]
