@@ -4,8 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use applet::credit::CreditPaymentCode;
@@ -14,50 +16,11 @@ use cardgate::payment::api::{IssueRequest, PayeesJson};
 use cardgate::payment::client::IssuerClient;
 use cardgate::payment::qr;
 use cardgate::payment::softcard::SoftCard;
+use common::server_process::ServerProcess;
 use zeroize::Zeroizing;
 
 fn bin() -> Command {
     Command::cargo_bin("cardgate").unwrap()
-}
-
-/// A `cardgate server` process on a free port, killed when dropped.
-struct ServerProcess {
-    child: Child,
-    url: String,
-    data: PathBuf,
-}
-
-impl ServerProcess {
-    fn start(dir: &Path) -> ServerProcess {
-        let data = dir.join("data");
-        let ready = dir.join("ready");
-        let child = bin()
-            .args(["server", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
-            .arg("--ready-file")
-            .arg(&ready)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while !ready.exists() {
-            assert!(start.elapsed() < Duration::from_secs(20), "the server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let url = std::fs::read_to_string(&ready).unwrap().trim().to_owned();
-        ServerProcess { child, url, data }
-    }
-
-    fn token_file(&self) -> PathBuf {
-        self.data.join("admin.token")
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
@@ -88,10 +51,30 @@ fn issue(server: &ServerProcess, card: &SoftCard, account: &str) -> CreditPaymen
     CreditPaymentCode::decode(&hex::decode(r.code).unwrap()).unwrap()
 }
 
+/// Account `account` with a 50.00 credit line, and merchant SHOP-A (with `extra` arguments)
+/// registered into `queue`, through the CLI.
+fn account_and_merchant(admin: &[&str], account: &str, extra: &[&str], queue: &Path) {
+    let (code, _, err) = run(bin().args(["issuer", "create-account"]).args(admin).args([
+        "--account",
+        account,
+        "--credit-limit",
+        "50",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(bin()
+        .args(["merchant", "register"])
+        .args(admin)
+        .args(["--id", "SHOP-A"])
+        .args(extra)
+        .arg("--queue")
+        .arg(queue));
+    assert_eq!(code, 0, "{err}");
+}
+
 #[test]
 fn register_accept_from_a_png_replay_elsewhere_settle_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path());
+    let server = ServerProcess::start(&assert_cmd::cargo::cargo_bin("cardgate"), dir.path());
     let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
     let token_file = server.token_file();
     let admin = ["--server", &server.url, "--admin-token-file", token_file.to_str().unwrap()];
@@ -165,19 +148,11 @@ fn register_accept_from_a_png_replay_elsewhere_settle_at_a_time() {
 #[test]
 fn bad_inputs_give_clear_errors_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path());
+    let server = ServerProcess::start(&assert_cmd::cargo::cargo_bin("cardgate"), dir.path());
     let queue = dir.path().join("q.db");
     let token_file = server.token_file();
     let admin = ["--server", &server.url, "--admin-token-file", token_file.to_str().unwrap()];
-    run(bin().args(["issuer", "create-account"]).args(admin).args([
-        "--account",
-        "bob",
-        "--credit-limit",
-        "50",
-    ]));
-    let (code, _, err) =
-        run(bin().args(["merchant", "register"]).args(admin).args(["--id", "SHOP-A", "--queue"]).arg(&queue));
-    assert_eq!(code, 0, "{err}");
+    account_and_merchant(&admin, "bob", &[], &queue);
 
     // A wrong admin token.
     let wrong = dir.path().join("wrong.token");
@@ -305,22 +280,11 @@ fn bad_inputs_give_clear_errors_and_exit_codes() {
 fn settle_every_keeps_settling_what_arrives_between_rounds() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path());
+    let server = ServerProcess::start(&assert_cmd::cargo::cargo_bin("cardgate"), dir.path());
     let queue = dir.path().join("q.db");
     let token_file = server.token_file();
     let admin = ["--server", &server.url, "--admin-token-file", token_file.to_str().unwrap()];
-    run(bin().args(["issuer", "create-account"]).args(admin).args([
-        "--account",
-        "cy",
-        "--credit-limit",
-        "50",
-    ]));
-    let (code, _, err) = run(bin()
-        .args(["merchant", "register"])
-        .args(admin)
-        .args(["--id", "SHOP-A", "--mcc", "5411", "--queue"])
-        .arg(&queue));
-    assert_eq!(code, 0, "{err}");
+    account_and_merchant(&admin, "cy", &["--mcc", "5411"], &queue);
     let mut child = bin()
         .args(["settle", "--every", "1s", "--queue"])
         .arg(&queue)

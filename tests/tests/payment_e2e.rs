@@ -7,58 +7,14 @@
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+// The same server process as the host's CLI payment tests.
+#[path = "../../host/tests/common/server_process.rs"]
+mod server_process;
+
+use std::path::Path;
 
 use cardgate_tests::{CardProcess, SLOT0, VpcdLock, cardgate, run};
-
-/// `cardgate server` on a free port, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    token_file: PathBuf,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let data = dir.join("issuer");
-        let ready = dir.join("server.ready");
-        let child = Command::new(cardgate())
-            .args(["server", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
-            .arg("--ready-file")
-            .arg(&ready)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while !ready.exists() {
-            assert!(start.elapsed() < Duration::from_secs(30), "the server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let url = std::fs::read_to_string(&ready).unwrap().trim().to_owned();
-        Server { child, url, token_file: data.join("admin.token") }
-    }
-
-    fn admin(&self) -> [String; 4] {
-        [
-            "--server".into(),
-            self.url.clone(),
-            "--admin-token-file".into(),
-            self.token_file.display().to_string(),
-        ]
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use server_process::ServerProcess;
 
 fn cg(args: &[&str]) -> cardgate_tests::Output {
     run(cardgate(), args)
@@ -70,8 +26,8 @@ fn s(p: &Path) -> &str {
 
 /// The whole flow against a card reached as `reader`; the card's state file is `card`.
 fn flow(reader: &str, dir: &Path) {
-    let server = Server::start(dir);
-    let admin = server.admin();
+    let server = ServerProcess::start(&cardgate(), dir);
+    let admin = server.admin_args();
     let admin: Vec<&str> = admin.iter().map(String::as_str).collect();
     let with = |base: &[&str], more: &[&str]| -> Vec<String> {
         base.iter().chain(admin.iter()).chain(more.iter()).map(|s| (*s).to_owned()).collect()

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod golden;
+pub mod server_process;
 
 use std::path::Path;
 
