@@ -5,8 +5,10 @@
 //! - [`ensure_pcscd`]: starts pcscd with vpcd (`scripts/pcscd.sh start`) unless it runs, then waits
 //!   for vpcd's reader to be listed; never a fixed sleep;
 //! - [`cardgate`]: the `cardgate` binary under test, built on first use;
-//! - [`CardProcess`]: a served card; started, waited for (ready file, then the reader showing the
-//!   card's ATR), stopped or killed;
+//! - [`init_card`]: a card state file made by `cardgate card init`;
+//! - [`CardProcess`]: a served card ([`CardProcess::serve`] for `cardgate card serve` in the first
+//!   slot); started, waited for (ready file, then the reader showing the card's ATR), stopped or
+//!   killed;
 //! - [`run`] and [`Output`]: a client program's exit status and output, with assertions that show
 //!   everything on failure;
 //! - [`IssuerServer`]: `cardgate server` on a free port with SQLite in a temporary directory.
@@ -186,6 +188,12 @@ impl std::fmt::Display for Output {
     }
 }
 
+/// Makes the card state file `state` with `cardgate card init STATE EXTRA...`, which must succeed.
+pub fn init_card(state: &Path, extra: &[&str]) {
+    let state = state.to_str().unwrap_or_else(|| panic!("{} is not UTF-8", state.display()));
+    run(cardgate(), &[&["card", "init", state][..], extra].concat()).success();
+}
+
 /// Runs a program to completion (stdin closed) and captures its output.
 pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
     let program = program.as_ref();
@@ -244,6 +252,13 @@ impl CardProcess {
         let mut card = CardProcess { child: Some(child), reader: slot.1, ready_file, log, atr: Vec::new() };
         card.wait_ready()?;
         Ok(card)
+    }
+
+    /// `cardgate card serve STATE` in the first slot ([`SLOT0`]), waited for; `dir` holds its ready
+    /// file and log.
+    pub fn serve(state: &Path, dir: &Path) -> anyhow::Result<CardProcess> {
+        let state = state.to_str().context("a state path that is not UTF-8")?;
+        CardProcess::start(&cardgate(), &["card", "serve", state], SLOT0, dir)
     }
 
     /// Waits for the ready file, then for the reader to show the card with its ATR.

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use cardgate_tests::{CardProcess, SLOT0, VpcdLock, cardgate, run, workspace};
+use cardgate_tests::{CardProcess, SLOT0, VpcdLock, cardgate, init_card, run, workspace};
 
 /// SELECT the diagnostic applet (no FCI).
 const SELECT_DIAG: &str = "00A4040C0AF0434152444741544501";
@@ -23,21 +23,8 @@ fn use_apdu(amount: &str) -> String {
 fn serve_gated(dir: &Path) -> (CardProcess, std::path::PathBuf) {
     let state = dir.join("card.state");
     let policy = workspace().join("policies/examples/diag.toml");
-    run(
-        cardgate(),
-        &[
-            "card",
-            "init",
-            state.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--admin-pin",
-            "87654321",
-        ],
-    )
-    .success();
-    let card =
-        CardProcess::start(&cardgate(), &["card", "serve", state.to_str().unwrap()], SLOT0, dir).unwrap();
+    init_card(&state, &["--policy", policy.to_str().unwrap(), "--admin-pin", "87654321"]);
+    let card = CardProcess::serve(&state, dir).unwrap();
     (card, state)
 }
 

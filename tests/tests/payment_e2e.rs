@@ -104,6 +104,6 @@ fn issue_present_accept_replay_settle_through_pcscd_and_vpcd() {
     let dir = tempfile::tempdir().unwrap();
     let card = dir.path().join("card");
     cg(&["card", "init", s(&card)]).success();
-    let _served = CardProcess::start(&cardgate(), &["card", "serve", s(&card)], SLOT0, dir.path()).unwrap();
+    let _served = CardProcess::serve(&card, dir.path()).unwrap();
     flow(SLOT0.1, dir.path());
 }

@@ -15,7 +15,7 @@ mod golden;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cardgate_tests::{CardProcess, SLOT0, VpcdLock, cardgate, run};
+use cardgate_tests::{CardProcess, SLOT0, VpcdLock, cardgate, init_card};
 use golden::{args_of, cases, golden_dir, mask, normalize};
 
 fn golden_emu() -> PathBuf {
@@ -26,11 +26,10 @@ fn golden_emu() -> PathBuf {
 fn fresh_card(dir: &Path, script: &Path) -> (CardProcess, String) {
     let state = dir.join("card.state");
     let _ = std::fs::remove_file(&state);
-    run(cardgate(), &["card", "init", state.to_str().unwrap()]).success();
+    init_card(&state, &[]);
     let name = script.file_name().unwrap().to_str().unwrap().to_string();
     std::fs::copy(script, dir.join(&name)).unwrap();
-    let card =
-        CardProcess::start(&cardgate(), &["card", "serve", state.to_str().unwrap()], SLOT0, dir).unwrap();
+    let card = CardProcess::serve(&state, dir).unwrap();
     (card, name)
 }
 

@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cardgate_tests::{CardProcess, SLOT0, SLOT1, VpcdLock, cardgate, reader_state, run, wait_for_empty};
+use cardgate_tests::{
+    CardProcess, SLOT0, SLOT1, VpcdLock, cardgate, init_card, reader_state, run, wait_for_empty,
+};
 use reader_bridge::Transport;
 use reader_bridge::pcsc::{PcscOptions, PcscTransport, Share};
 use reader_bridge::transport::TransportError;
@@ -51,15 +53,10 @@ struct Served {
     _lock: VpcdLock,
 }
 
-/// `cardgate card serve STATE` in the first slot, waited for.
-fn start_card(state: &Path, dir: &Path) -> CardProcess {
-    CardProcess::start(&cardgate(), &["card", "serve", state.to_str().unwrap()], SLOT0, dir).unwrap()
-}
-
 /// A fresh card state file made by `cardgate card init`.
 fn new_card(dir: &Path) -> PathBuf {
     let state = dir.join("card.state");
-    run(cardgate(), &["card", "init", state.to_str().unwrap()]).success();
+    init_card(&state, &[]);
     state
 }
 
@@ -67,7 +64,7 @@ fn served() -> Served {
     let lock = VpcdLock::acquire().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let state = new_card(dir.path());
-    let card = start_card(&state, dir.path());
+    let card = CardProcess::serve(&state, dir.path()).unwrap();
     Served { card, state, dir, _lock: lock }
 }
 
@@ -199,7 +196,7 @@ fn the_host_transport_follows_up_61xx_and_sees_the_card_removed_when_it_is_kille
     drop(ex);
 
     // Back in, with everything committed before the kill.
-    s.card = start_card(&s.state, s.dir.path());
+    s.card = CardProcess::serve(&s.state, s.dir.path()).unwrap();
     let mut ex = reader_bridge::Exchanger::new(PcscTransport::open(Some(SLOT0.1)).unwrap());
     ex.expect_ok(&hex::decode(diag::SELECT).unwrap()).unwrap();
     assert_eq!(ex.expect_ok(&hex::decode(diag::READ_COUNTER).unwrap()).unwrap(), 1u32.to_be_bytes());
@@ -217,7 +214,7 @@ fn sigterm_saves_removes_the_ready_file_and_exits_0() {
     wait_for_empty(SLOT0.1).unwrap();
     let log = s.card.log_text();
     assert!(log.contains("card is in the reader") && log.contains("stopping"), "{log}");
-    s.card = start_card(&s.state, s.dir.path());
+    s.card = CardProcess::serve(&s.state, s.dir.path()).unwrap();
     let mut ex = reader_bridge::Exchanger::new(PcscTransport::open(Some(SLOT0.1)).unwrap());
     ex.expect_ok(&hex::decode(diag::SELECT).unwrap()).unwrap();
     assert_eq!(ex.expect_ok(&hex::decode(diag::READ_COUNTER).unwrap()).unwrap(), 1u32.to_be_bytes());
