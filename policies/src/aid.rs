@@ -70,12 +70,15 @@ impl Aid {
     }
 
     /// The AID's bytes.
+    // On the card's dispatch path, across the crate boundary since the type moved here.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
 
     /// Whether `name` is this AID or a right-truncated prefix of it (partial DF name selection,
     /// ISO 7816-4 §11.1.1). The empty name is a prefix of every AID.
+    #[inline]
     pub fn starts_with(&self, name: &[u8]) -> bool {
         self.as_bytes().starts_with(name)
     }
