@@ -12,7 +12,8 @@
 //! - [`gate`]: the policy gate: service data from commands, the decision, the last-decision object,
 //!   the policy and counters in card state, [`gate::PolicyGate`] (every card runs it), and
 //!   [`gate::hook`], the [`ServiceGate`] trait through which the runtime consults it;
-//! - [`apdu`], [`aid`], [`atr`]: command APDUs, application identifiers, the answer to reset;
+//! - [`apdu`], [`aid`], [`atr`]: command APDUs, application identifiers (the one [`Aid`] type,
+//!   from `policies`), the answer to reset;
 //! - [`apps`]: the applets cardgate ships ([`apps::diag`], the policy administration applet
 //!   [`apps::admin`]) and [`apps::catalog`];
 //! - [`sw`]: status words and their meanings;

@@ -66,7 +66,7 @@ impl Policy {
     }
 }
 
-/// A policy binding an instruction no applet declares as a service: a policy error found at load.
+/// A policy binding outside every service the bound applet declares: a policy error found at load.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}:{line}: service `{service}` binds {binding}, which is not a service that applet declares")]
 pub struct UndeclaredBinding {

@@ -36,7 +36,8 @@ pub enum PolicyLoadError {
     /// The text is not a valid policy; one line per problem (`FILE:LINE:COL: message`).
     #[error("{0}")]
     Invalid(PolicyErrors),
-    /// Bindings to instructions no applet on the card declares as a service; one line each.
+    /// Bindings outside every service the applets on the card declare (INS, and P1/P2 where a
+    /// service names them); one line each.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Undeclared(Vec<UndeclaredBinding>),
     /// The stored policy is not UTF-8 text.
@@ -65,7 +66,7 @@ pub fn load(text: &str, origin: &str, services: &[(Aid, Service)]) -> Result<Pol
     Ok(policy)
 }
 
-/// Refuses a policy that binds an instruction no applet in `services` declares as a service.
+/// Refuses a policy with a binding outside every service the applets in `services` declare.
 pub fn check_bindings(policy: &Policy, services: &[(Aid, Service)]) -> Result<(), PolicyLoadError> {
     let undeclared = policy.undeclared_bindings(|binding| declares(services, binding));
     if undeclared.is_empty() { Ok(()) } else { Err(PolicyLoadError::Undeclared(undeclared)) }
