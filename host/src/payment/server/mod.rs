@@ -1,8 +1,10 @@
 //! The payment area of `cardgate server`: issuer keys, accounts with a credit line, issuance of
 //! credit payment codes, merchants, and settlement (batch verification with verdicts).
 //!
-//! [`PaymentState::open`] opens the area in the server's data directory and database (its migrations
-//! recorded under the area name `payment` in the shared `schema_migrations` table); [`router`] is its
+//! [`PaymentState::with_db`] opens the area in the server's data directory on the server's one
+//! database handle ([`crate::db::Db`]; its migrations, [`AREA`], recorded under the area name
+//! `payment` in the shared `schema_migrations` table; [`PaymentState::open`] opens a file of its
+//! own); [`router`] is its
 //! routes with the state applied, for the server to merge with the other areas'; [`app`] is the area
 //! on its own (tests, benchmarks).
 //!
