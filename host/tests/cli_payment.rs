@@ -74,7 +74,7 @@ fn account_and_merchant(admin: &[&str], account: &str, extra: &[&str], queue: &P
 #[test]
 fn register_accept_from_a_png_replay_elsewhere_settle_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&assert_cmd::cargo::cargo_bin("cardgate"), dir.path());
+    let server = ServerProcess::start(dir.path());
     let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
     let token_file = server.token_file();
     let admin = ["--server", &server.url, "--admin-token-file", token_file.to_str().unwrap()];
@@ -148,7 +148,7 @@ fn register_accept_from_a_png_replay_elsewhere_settle_at_a_time() {
 #[test]
 fn bad_inputs_give_clear_errors_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&assert_cmd::cargo::cargo_bin("cardgate"), dir.path());
+    let server = ServerProcess::start(dir.path());
     let queue = dir.path().join("q.db");
     let token_file = server.token_file();
     let admin = ["--server", &server.url, "--admin-token-file", token_file.to_str().unwrap()];
@@ -280,7 +280,7 @@ fn bad_inputs_give_clear_errors_and_exit_codes() {
 fn settle_every_keeps_settling_what_arrives_between_rounds() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&assert_cmd::cargo::cargo_bin("cardgate"), dir.path());
+    let server = ServerProcess::start(dir.path());
     let queue = dir.path().join("q.db");
     let token_file = server.token_file();
     let admin = ["--server", &server.url, "--admin-token-file", token_file.to_str().unwrap()];

@@ -7,14 +7,9 @@
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-// The same server process as the host's CLI payment tests.
-#[path = "../../host/tests/common/server_process.rs"]
-mod server_process;
-
 use std::path::Path;
 
-use cardgate_tests::{CardProcess, SLOT0, VpcdLock, cardgate, run};
-use server_process::ServerProcess;
+use cardgate_tests::{CardProcess, IssuerServer, SLOT0, VpcdLock, cardgate, run};
 
 fn cg(args: &[&str]) -> cardgate_tests::Output {
     run(cardgate(), args)
@@ -26,7 +21,7 @@ fn s(p: &Path) -> &str {
 
 /// The whole flow against a card reached as `reader`; the card's state file is `card`.
 fn flow(reader: &str, dir: &Path) {
-    let server = ServerProcess::start(&cardgate(), dir);
+    let server = IssuerServer::start(dir).unwrap();
     let admin = server.admin_args();
     let admin: Vec<&str> = admin.iter().map(String::as_str).collect();
     let with = |base: &[&str], more: &[&str]| -> Vec<String> {

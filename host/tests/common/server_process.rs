@@ -1,6 +1,6 @@
-//! `cardgate server` as a child process on a free port, killed when dropped: shared by
-//! `host/tests/cli_payment.rs` and the workspace's `tests/tests/payment_e2e.rs` (which includes this
-//! file by path). Standard library only.
+//! `cardgate server` as a child process on a free port, killed when dropped, for the host's CLI
+//! tests. (The workspace's tests have the same in their harness, `cardgate_tests::IssuerServer`:
+//! that crate depends on this one, so neither can use the other's test helpers.)
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,12 +18,12 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `program` (the `cardgate` binary) as `server --listen 127.0.0.1:0` with its data in
-    /// `dir/data`, and waits for its ready file.
-    pub fn start(program: &Path, dir: &Path) -> ServerProcess {
+    /// Starts `cardgate server --listen 127.0.0.1:0` with its data in `dir/data`, and waits for its
+    /// ready file.
+    pub fn start(dir: &Path) -> ServerProcess {
         let data = dir.join("data");
         let ready = dir.join("server.ready");
-        let child = Command::new(program)
+        let child = Command::new(assert_cmd::cargo::cargo_bin("cardgate"))
             .args(["server", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)
             .arg("--ready-file")
