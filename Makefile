@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build test demo bench fuzz lint fmt pcscd clean
+.PHONY: all deps build test demo bench fuzz reliability lint fmt pcscd clean
 
 all: build
 
@@ -26,6 +26,9 @@ bench: pcscd
 
 fuzz:
 	scripts/fuzz.sh
+
+reliability: pcscd
+	scripts/reliability.sh
 
 lint: deps
 	$(CARGO) fmt --all -- --check
