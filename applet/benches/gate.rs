@@ -6,6 +6,9 @@
 //! - `decide allow` / `decide deny`: the decision function alone;
 //! - `gate::check allow`: the whole gate step (lookup, TLV, decide, record, new counters).
 //!
+//! - `gate::check` on policies of 1, 16 and 256 services with the matching one bound last: how the
+//!   lookup grows with the policy.
+//!
 //! No allocation-free external peer exists for a policy gate; the TLV walk in the same run is the
 //! reference the ratios are taken against.
 
@@ -72,6 +75,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             gate::Gate::Allow { .. }
         ));
     });
+    println!("gate::check allow by policy size (the matching service bound last):");
+    for services in [1usize, 16, 256] {
+        let text = with_decoys(&std::fs::read_to_string(path)?, services - 1);
+        let policy = Policy::parse(&text, path)?;
+        measure(&format!("services={services}"), n, || {
+            black_box(matches!(
+                gate::check(&policy, black_box(command), &counters, security),
+                gate::Gate::Allow { .. }
+            ));
+        });
+    }
     println!(
         "ratios to the tlv walk: from_tlv {:.1}x, decide allow {:.1}x, decide deny {:.1}x, gate::check {:.1}x",
         parse / walk,
@@ -80,4 +94,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         check / walk
     );
     Ok(())
+}
+
+/// The policy text with `n` more services bound to other applets, placed before the others so a
+/// lookup for the transit applet walks past all of them.
+fn with_decoys(text: &str, n: usize) -> String {
+    let (head, rest) = text.split_once("[service.").unwrap_or((text, ""));
+    let mut out = String::from(head);
+    for i in 0..n {
+        out.push_str(&format!(
+            "[service.decoy-{i}]\napplet = \"A0 00 00 08 58 09 {:02X} {:02X}\"\nins = 0x54\n\n",
+            i >> 8,
+            i & 0xFF
+        ));
+    }
+    out.push_str("[service.");
+    out.push_str(rest);
+    out
 }

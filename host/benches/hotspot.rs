@@ -1,5 +1,6 @@
 //! Hotspot server figures (`cargo bench -p cardgate --bench hotspot`): proof round trips per second,
-//! and how long information takes to reach a listener by push (SSE) versus by polling, in the same run.
+//! how long information takes to reach a listener by push (SSE) versus by polling, in the same run,
+//! and how the push grows with the number of listeners (1, 10, 100).
 //! Real HTTP on 127.0.0.1 and SQLite on disk (WAL, synchronous=FULL).
 
 use std::net::SocketAddr;
@@ -12,6 +13,8 @@ use cardgate::hotspot::server::{self, HotspotConfig, HotspotState};
 
 const PROOFS: usize = 300;
 const PUSHES: usize = 200;
+const FANOUT: [usize; 3] = [1, 10, 100];
+const FANOUT_PUSHES: usize = 50;
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
 fn median_p99(mut v: Vec<Duration>) -> (Duration, Duration) {
@@ -71,6 +74,26 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         push.push(t.elapsed());
     }
 
+    // Fan-out: the same PUT reaching every one of `listeners` open streams (until the last has it).
+    let mut fanout = Vec::new();
+    let mut version = 0;
+    for listeners in FANOUT {
+        let mut streams = Vec::with_capacity(listeners);
+        for _ in 0..listeners {
+            streams.push(c.events(&network, version).await?);
+        }
+        let mut times = Vec::with_capacity(FANOUT_PUSHES);
+        for i in 0..=FANOUT_PUSHES {
+            let t = Instant::now();
+            version = c.set_push(&token, &network, serde_json::json!({ "f": i })).await?.version;
+            futures_util::future::try_join_all(streams.iter_mut().map(|s| next_info(s, version))).await?;
+            if i > 0 {
+                times.push(t.elapsed());
+            }
+        }
+        fanout.push((listeners, median_p99(times)));
+    }
+
     // Peer in the same run: an independent client polling GET .../push every 100 ms, as a client
     // without push would. Latency = when the poller first sees a version - when its PUT was sent.
     let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<u64, Instant>::new()));
@@ -110,6 +133,22 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("set only (PUT round trip):            median {sm:?}");
     println!("push via SSE (PUT -> event):          median {pm:?}, p99 {pp:?}");
     println!("poll every {POLL_EVERY:?} (PUT -> seen): median {qm:?}, p99 {qp:?} ({version} versions)");
+    for (listeners, (m, p)) in fanout {
+        println!("fan-out to {listeners} listeners (PUT -> last event): median {m:?}, p99 {p:?}");
+    }
     println!("ratio poll/push (median):             {:.0}x", qm.as_secs_f64() / pm.as_secs_f64());
     Ok(())
+}
+
+/// Reads `stream` until the `info` event of `version` (events of earlier versions are skipped).
+async fn next_info(
+    stream: &mut cardgate::hotspot::client::EventStream,
+    version: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    loop {
+        let ev = stream.next().await?.ok_or("stream closed")?;
+        if ev.event == "info" && ev.id.as_deref().and_then(|id| id.parse::<u64>().ok()) >= Some(version) {
+            return Ok(());
+        }
+    }
 }

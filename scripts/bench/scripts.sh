@@ -84,3 +84,4 @@ row "cardgate run, extended dialect (=> on every line), pcscd + vpcd" extended
 row "cardgate run, in-process card (emu:), recording" emu
 row "cardgate run --replay" replay
 awk -v a="$(median scriptor)" -v b="$(median ours)" 'BEGIN { printf "ratio scriptor / cardgate run (pcscd + vpcd, medians): %.2fx\n", a / b }'
+echo "result $apdus $(median scriptor) $(median ours) $(median extended) $(median emu) $(median replay)"
