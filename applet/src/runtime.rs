@@ -288,6 +288,14 @@ impl Card {
         };
         if let Err(e) = outcome {
             self.store.recover();
+            // The rollback undoes the transaction, but not what `install` wrote outside it (PIN
+            // try counters are non-atomic): with no instance to own them those objects would stay
+            // as orphans, holding a PIN in memory no applet can reach. A failed install's objects
+            // are reclaimed, as a Java Card installer cleans up after a failed installation
+            // (JCRE 3.0.5 chapter 11).
+            if let Err(reclaim) = self.store.remove_owner(owner) {
+                tracing::error!("cannot reclaim the objects of a failed install: {reclaim}");
+            }
             return Err(e);
         }
         self.next_owner = next;

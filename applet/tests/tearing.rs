@@ -116,3 +116,45 @@ fn the_next_command_after_a_tear_powers_the_card_up_with_the_default_applet() {
     assert_eq!(r, h("AA 9000"));
     assert_eq!(card.stats().tears, 1);
 }
+
+/// Objects of the instance number a new install would get (the next after the probes and tripwire).
+fn objects_of(card: &applet::Card, owner: u16) -> Vec<u16> {
+    card.store().list().filter(|(k, _, _)| k.owner == owner).map(|(k, _, _)| k.id).collect()
+}
+
+#[test]
+fn a_torn_install_leaves_no_object_behind_not_even_its_pin_counters() {
+    // Regression (tearing campaign): the wallet's install writes its PIN and PUK outside the
+    // transaction (try counters are non-atomic); a tear after them used to leave both as orphans.
+    let params = applet::apps::diag::install_params(b"1234", b"12345678", 3, 5);
+    let owner = 5; // diag, two probes and the tripwire are 1 to 4
+    let mut n = 0;
+    loop {
+        n += 1;
+        let mut card = card();
+        let used = card.store().used();
+        card.store_mut().tear_after(n);
+        match card.install("credit", aid("A0000008580101"), &params) {
+            Ok(()) => break,
+            Err(e) => {
+                card.power_on();
+                assert_eq!(objects_of(&card, owner), Vec::<u16>::new(), "tear at write {n}: {e}");
+                assert_eq!(card.store().used(), used, "tear at write {n}: the quota is given back");
+                card.install("credit", aid("A0000008580101"), &params).unwrap();
+                assert!(card.applets().any(|(_, class)| class == "credit"));
+            }
+        }
+    }
+    assert!(n > 3, "PIN, PUK, state, counter, commit: the loop tore them all ({n})");
+}
+
+#[test]
+fn a_refused_install_leaves_no_object_behind() {
+    // The PIN is valid and written; the PUK's try limit (0) is not, so install refuses after it.
+    let params = applet::apps::diag::install_params(b"1234", b"12345678", 3, 0);
+    let mut card = card();
+    let used = card.store().used();
+    assert!(card.install("credit", aid("A0000008580101"), &params).is_err());
+    assert_eq!(objects_of(&card, 5), Vec::<u16>::new());
+    assert_eq!(card.store().used(), used);
+}
