@@ -15,6 +15,6 @@ runs=${KILL_RUNS:-200}
 cargo build -q -p cardgate -p cardgate-tests --tests >&2
 echo "Command: \`KILL_RUNS=$runs RELIABILITY_ONLY=kills make reliability\`, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
 KILL_RUNS=$runs cargo test -q -p cardgate-tests --test kills -- --nocapture --test-threads 1 2>&1 \
-  | tee target/reliability/kills.log \
+  | tee target/reliability/kills.log | sed -E 's/^(test [^ ]+ \.\.\. |\.+)//' \
   | grep -E '^(\||####|[0-9]+ payments accepted|card kills:|served card kills:|payment kills:)' \
   | sed -E 's/^####(.*)$/\n####\1\n/'

@@ -14,4 +14,4 @@ cargo build -q -p applet --tests >&2
 echo "Command: \`TEAR_RUNS=$runs RELIABILITY_ONLY=tearing make reliability\`, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
 echo
 TEAR_RUNS=$runs cargo test -q -p applet --test tearing_campaign -- --nocapture --test-threads 1 2>&1 \
-  | tee target/reliability/tearing.log | grep -E '^(\||tearing campaign:)'
+  | tee target/reliability/tearing.log | sed -E 's/^(test [^ ]+ \.\.\. |\.+)//' | grep -E '^(\||tearing campaign:)'
