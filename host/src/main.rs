@@ -74,25 +74,26 @@ enum Command {
 }
 
 impl Command {
-    /// Commands that only print what they read or compute, with no socket of their own: piped into
-    /// `head`, they should end quietly as Unix filters do.
-    fn is_filter(&self) -> bool {
+    /// Long-running services (a served card, the server, a reader watch, a hotspot listener, a
+    /// scheduled settlement): a reader of their output that goes away must not end them. Every
+    /// other command runs once and prints for whoever reads it: piped into `head`, it ends quietly
+    /// as Unix filters do. (Their sockets are unaffected: Rust and libpcsclite send with
+    /// `MSG_NOSIGNAL`, so a peer that goes away is an error, not a signal.)
+    fn is_service(&self) -> bool {
         matches!(
             self,
-            Command::Tlv(_)
-                | Command::Sw(_)
-                | Command::Lint(_)
-                | Command::Readers(_)
-                | Command::Atr(_)
-                | Command::Policy(_)
-                | Command::Card(cli::card::CardCommand::Show(_) | cli::card::CardCommand::Init(_))
+            Command::Card(cli::card::CardCommand::Serve(_))
+                | Command::Server(_)
+                | Command::Watch(_)
+                | Command::Settle(_)
+                | Command::Hotspot(cli::hotspot::HotspotCommand::Listen(_))
         )
     }
 }
 
 /// Restores the default SIGPIPE action, which Rust replaces with "ignore" so that writes report
-/// `EPIPE`; `println!` then panics when the reader of a pipe goes away. Only for filter commands:
-/// commands with sockets of their own keep "ignore", so a peer that goes away is an error, not death.
+/// `EPIPE`; `println!` then panics when the reader of a pipe goes away. Not for services, which keep
+/// "ignore" (see [`Command::is_service`]).
 #[allow(unsafe_code)]
 fn restore_default_sigpipe() {
     // SAFETY: called once at start-up, before any other thread exists; SIG_DFL is a valid action.
@@ -103,7 +104,7 @@ fn restore_default_sigpipe() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.command.is_filter() {
+    if !cli.command.is_service() {
         restore_default_sigpipe();
     }
     // A card being served is a long-running service: its lifecycle lines (info) show by default.
