@@ -120,6 +120,15 @@ pub enum StateError {
         /// What the lock file says about its holder.
         holder: String,
     },
+    /// The path (or the lock file beside it) is a symbolic link, a directory or another non-file:
+    /// refused, so that a link planted beside a card never redirects a write elsewhere.
+    #[error("{} is {what}; card state is read and written only as regular files (give the real path)", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
     /// An earlier save failed, so the card in memory is ahead of the file; it answers no more.
     #[error("{}: an earlier save failed ({why}); reopen the card", path.display())]
     Poisoned {
@@ -359,15 +368,36 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.{suffix}"))
 }
 
+/// Refuses a path that exists and is not a regular file (a symbolic link, even to a regular file, a
+/// directory, a device): nothing is read through a link and nothing is written beside a directory.
+fn check_regular(path: &Path) -> Result<(), StateError> {
+    let Ok(meta) = fs::symlink_metadata(path) else { return Ok(()) };
+    let kind = meta.file_type();
+    let what = if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if !kind.is_file() {
+        "not a regular file"
+    } else {
+        return Ok(());
+    };
+    Err(StateError::NotAFile { path: path.to_path_buf(), what })
+}
+
 /// Takes the card's lock, or says who holds it.
 fn lock(path: &Path) -> Result<File, StateError> {
+    check_regular(path)?;
     let lock_path = sibling(path, "lock");
+    check_regular(&lock_path)?;
+    // O_NOFOLLOW: a link swapped in after the check is refused by the kernel, not followed.
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&lock_path)
         .map_err(io_err(&lock_path))?;
     match file.try_lock() {
@@ -404,8 +434,14 @@ fn who_am_i() -> String {
 /// Replaces `path` with `bytes` atomically and durably: temporary file, fsync, rename, fsync dir.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = sibling(path, "tmp");
+    // A leftover (or planted) temporary file or link is removed, never written through: create_new is
+    // O_EXCL, which fails on an existing link instead of following it.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

@@ -11,7 +11,10 @@
 //!   killed;
 //! - [`run`] and [`Output`]: a client program's exit status and output, with assertions that show
 //!   everything on failure;
-//! - [`IssuerServer`]: `cardgate server` on a free port with SQLite in a temporary directory.
+//! - [`IssuerServer`]: `cardgate server` on a free port with SQLite in a temporary directory;
+//! - [`payments`]: an admin client on that server, and presentations signed with any key.
+
+pub mod payments;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -123,7 +123,20 @@ pub fn router(state: HotspotState) -> Router {
         .route("/v1/hotspot/networks/{id}/push", get(get_push).put(set_push))
         .route("/v1/hotspot/networks/{id}/events", get(events))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(refuse_declared_oversize))
         .with_state(state)
+}
+
+/// Refuses a request whose declared body is larger than [`MAX_BODY`], before reading it.
+async fn refuse_declared_oversize(req: Request, next: Next) -> Response {
+    match crate::server::declared_length_over(&req, MAX_BODY) {
+        Some(length) => ApiError::new(
+            ErrorCode::RequestTooLarge,
+            format!("request body is larger than {MAX_BODY} bytes (it declares {length})"),
+        )
+        .into_response(),
+        None => next.run(req).await,
+    }
 }
 
 /// [`router`] with JSON answers for unknown routes and wrong methods, and request tracing: the area

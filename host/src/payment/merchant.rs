@@ -212,9 +212,11 @@ pub async fn register(
     req: &RegisterMerchant,
     queue: &Path,
 ) -> Result<Registration, RegisterError> {
+    // The queue first: a file that is not a queue is refused before the server hands out a key that
+    // would then have nowhere to go.
+    let mut store = MerchantStore::open_or_create(queue)?;
     let registered = client.register_merchant(req).await?;
     let keys = decode_issuer_keys(&registered.issuer_keys)?;
-    let mut store = MerchantStore::open_or_create(queue)?;
     let merchant = Merchant {
         id: registered.merchant_id.clone(),
         name: req.name.clone(),

@@ -75,10 +75,23 @@ pub struct Areas {
     pub payment: PaymentState,
 }
 
+/// The body length a request declares (`Content-Length`), if it declares one that is larger than
+/// `limit`. The areas refuse such a request at once with 413: without this check the body limits
+/// only act once that much has been read, and a client that declares a gigabyte and sends nothing
+/// would hold its handler for as long as it likes.
+pub fn declared_length_over(request: &axum::extract::Request, limit: usize) -> Option<u64> {
+    let length =
+        request.headers().get(axum::http::header::CONTENT_LENGTH)?.to_str().ok()?.parse::<u64>().ok()?;
+    (length > limit as u64).then_some(length)
+}
+
 /// Opens every area in the data directory and composes the router.
 pub fn build(cfg: &ServerConfig) -> Result<(Router, Areas), ServerError> {
     let dir = &cfg.data_dir;
     let dir_err = |source| ServerError::DataDir { path: dir.clone(), source };
+    if dir.exists() && !dir.is_dir() {
+        return Err(dir_err(std::io::Error::other("exists and is not a directory")));
+    }
     if !dir.exists() {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(dir_err)?;

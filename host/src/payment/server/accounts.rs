@@ -105,6 +105,16 @@ fn parse_card_key(text: &str) -> Result<[u8; 33], ApiError> {
     Ok(bytes)
 }
 
+/// Whether an uncompressed SEC 1 point (`04 X Y`, an ECDSA issuer key) and a compressed one (`02|03 X`,
+/// a card key) are the same point. RSA issuer keys are never equal to a card key.
+fn is_same_point(uncompressed: &[u8], compressed: &[u8; 33]) -> bool {
+    // SEC 1 §2.3.3: the prefix of the compressed form is 02 + the parity of Y.
+    uncompressed.len() == 65
+        && uncompressed[0] == 0x04
+        && uncompressed[1..33] == compressed[1..]
+        && compressed[0] == 0x02 | (uncompressed[64] & 1)
+}
+
 fn validate(req: &IssueRequest) -> Result<(), ApiError> {
     if req.valid_for == 0 || req.valid_for > MAX_VALIDITY {
         return Err(ApiError::bad_request(format!("valid_for must be 1 to {MAX_VALIDITY} seconds")));
@@ -156,6 +166,12 @@ pub async fn issue(
     let keys = state.keys.clone();
     let (token, code, issuer_key) = tokio::task::spawn_blocking(move || {
         let ring = keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Key confusion: the issuer never certifies one of its own keys as a card key.
+        if ring.public_keys().iter().any(|k| is_same_point(&k.public_key, &card_public_key)) {
+            return Err(ApiError::bad_request(
+                "card_public_key is one of this issuer's own keys; a card key must be the card's",
+            ));
+        }
         let key = ring.active().ok_or_else(|| ApiError::internal("no active issuer key"))?;
         let generated_at = u32::try_from(now()).map_err(|_| ApiError::internal("clock beyond 2106"))?;
         // 64 random bits; the primary key turns the (2^-64) collision into an error, not a duplicate.

@@ -228,8 +228,26 @@ pub fn router(state: PaymentState) -> Router {
         )
         .route("/v1/settlements/{payment_id}", get(settlement::show))
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(refuse_declared_oversize))
         .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
+}
+
+/// Refuses a request whose declared body is larger than its route accepts, before reading it.
+async fn refuse_declared_oversize(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit =
+        if request.uri().path() == "/v1/settlements" { SETTLEMENT_BODY_LIMIT } else { DEFAULT_BODY_LIMIT };
+    match crate::server::declared_length_over(&request, limit) {
+        Some(length) => error::ApiError::too_large(format!(
+            "the request declares a {length}-byte body; this route accepts at most {limit} bytes"
+        ))
+        .into_response(),
+        None => next.run(request).await,
+    }
 }
 
 /// [`router`] with JSON answers for unknown routes: the area as a whole server (tests, benchmarks).
