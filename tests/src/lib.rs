@@ -12,8 +12,10 @@
 //! - [`run`] and [`Output`]: a client program's exit status and output, with assertions that show
 //!   everything on failure;
 //! - [`IssuerServer`]: `cardgate server` on a free port with SQLite in a temporary directory;
-//! - [`payments`]: an admin client on that server, and presentations signed with any key.
+//! - [`payments`]: an admin client on that server, and presentations signed with any key;
+//! - [`load`]: the settlement load campaign (many merchants at once, the ledger checked exactly).
 
+pub mod load;
 pub mod payments;
 
 use std::fs::File;
