@@ -201,6 +201,8 @@ pub struct Session<C> {
 
 /// SW `6F00` (ISO 7816-4 §5.6: no precise diagnosis), sent in place of an R-APDU the card got wrong.
 const SW_NO_DIAGNOSIS: [u8; 2] = [0x6F, 0x00];
+/// ISO 7816-4 §5.6: wrong length (a command shorter than its header).
+const SW_WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
 
 impl<C: VirtualCard> Session<C> {
     /// A card just put into the reader, not powered.
@@ -234,8 +236,15 @@ impl<C: VirtualCard> Session<C> {
             [code] => match Control::from_code(*code) {
                 Some(control) => self.control(control),
                 None => {
-                    tracing::warn!("vpcd sent unknown control code {code:02X}; ignored");
-                    None
+                    // vpcd frames a 1-byte C-APDU from a PC/SC client exactly like a control code,
+                    // then waits for its answer: left unanswered, the reader would hang until the
+                    // card reconnects. A command shorter than its 4-byte header is a wrong length
+                    // (ISO 7816-4 §5.1, §5.6). (00, 01, 02 and 04 cannot be told apart from
+                    // controls; SECURITY.md names that limit of the protocol.)
+                    tracing::warn!(
+                        "vpcd sent the 1-byte message {code:02X}: a 1-byte command; answering 6700"
+                    );
+                    Some(SW_WRONG_LENGTH.to_vec())
                 }
             },
             command => Some(self.apdu(command)),
@@ -795,7 +804,7 @@ mod tests {
             let mut s = Session::new(Recorder::default());
             match s.handle(&message) {
                 Some(reply) => proptest::prop_assert!(frame(&reply).is_some()),
-                None => proptest::prop_assert!(message.len() <= 1 && message != [0x04]),
+                None => proptest::prop_assert!(matches!(message.as_slice(), [] | [0x00] | [0x01] | [0x02])),
             }
         }
     }
@@ -818,7 +827,8 @@ mod tests {
         assert_eq!(s.handle(&[0x02]), None, "reset");
         assert_eq!(s.handle(&[0x00]), None, "power off");
         assert_eq!(s.handle(&[0x04]), Some(atr), "off again");
-        assert_eq!(s.handle(&[0x03]), None, "unknown code");
+        assert_eq!(s.handle(&[0x03]), Some(vec![0x67, 0x00]), "not a control: a 1-byte command, answered");
+        assert_eq!(s.handle(&[0x49]), Some(vec![0x67, 0x00]));
         assert_eq!(s.card().calls, ["on", "reset", "off"]);
     }
 

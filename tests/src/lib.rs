@@ -13,8 +13,10 @@
 //!   everything on failure;
 //! - [`IssuerServer`]: `cardgate server` on a free port with SQLite in a temporary directory;
 //! - [`payments`]: an admin client on that server, and presentations signed with any key;
-//! - [`load`]: the settlement load campaign (many merchants at once, the ledger checked exactly).
+//! - [`load`]: the settlement load campaign (many merchants at once, the ledger checked exactly);
+//! - [`hammer`]: random valid and invalid APDUs through pcscd to a served card (no hang, no leak).
 
+pub mod hammer;
 pub mod load;
 pub mod payments;
 

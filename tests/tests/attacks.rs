@@ -431,6 +431,21 @@ fn pin_brute_force_through_pcscd_blocks_and_no_try_comes_back_across_power_cycle
     out.success().stdout_has("6983");
 }
 
+#[test]
+fn a_one_byte_command_through_pcscd_gets_6700_and_the_reader_keeps_working() {
+    let _lock = VpcdLock::acquire().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("card");
+    init_card(&state, &[]);
+    let _card = CardProcess::serve(&state, dir.path()).unwrap();
+    let mut t = PcscTransport::open(Some(SLOT0.1)).unwrap();
+    // vpcd frames a 1-byte command like a control code; unanswered, it would hang the reader.
+    for one in ["49", "03", "FF"] {
+        assert_eq!(sw(&mut t, one), 0x6700, "{one}");
+    }
+    assert_eq!(sw(&mut t, SELECT_WALLET) >> 8, 0x61, "the reader still works");
+}
+
 const SELECT_ADMIN: &str = "00A4040C0A F0434152444741544500";
 /// PUT DATA DF6A with no data: remove the policy.
 const REMOVE_POLICY: &str = "00DADF6A";
