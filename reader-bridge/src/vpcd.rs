@@ -230,8 +230,10 @@ impl<C: VirtualCard> Session<C> {
     pub fn handle(&mut self, message: &[u8]) -> Option<Vec<u8>> {
         match message {
             [] => {
-                tracing::warn!("vpcd sent an empty message; ignored");
-                None
+                // Only an empty C-APDU from a PC/SC client comes as an empty message, and vpcd waits
+                // for its answer: unanswered, the reader would hang (ISO 7816-4 §5.6: wrong length).
+                tracing::warn!("vpcd sent an empty message: an empty command; answering 6700");
+                Some(SW_WRONG_LENGTH.to_vec())
             }
             [code] => match Control::from_code(*code) {
                 Some(control) => self.control(control),
@@ -804,7 +806,7 @@ mod tests {
             let mut s = Session::new(Recorder::default());
             match s.handle(&message) {
                 Some(reply) => proptest::prop_assert!(frame(&reply).is_some()),
-                None => proptest::prop_assert!(matches!(message.as_slice(), [] | [0x00] | [0x01] | [0x02])),
+                None => proptest::prop_assert!(matches!(message.as_slice(), [0x00] | [0x01] | [0x02])),
             }
         }
     }
@@ -829,6 +831,7 @@ mod tests {
         assert_eq!(s.handle(&[0x04]), Some(atr), "off again");
         assert_eq!(s.handle(&[0x03]), Some(vec![0x67, 0x00]), "not a control: a 1-byte command, answered");
         assert_eq!(s.handle(&[0x49]), Some(vec![0x67, 0x00]));
+        assert_eq!(s.handle(&[]), Some(vec![0x67, 0x00]), "an empty command, answered");
         assert_eq!(s.card().calls, ["on", "reset", "off"]);
     }
 

@@ -432,7 +432,7 @@ fn pin_brute_force_through_pcscd_blocks_and_no_try_comes_back_across_power_cycle
 }
 
 #[test]
-fn a_one_byte_command_through_pcscd_gets_6700_and_the_reader_keeps_working() {
+fn one_byte_commands_through_pcscd_get_6700_and_the_reader_keeps_working() {
     let _lock = VpcdLock::acquire().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("card");
