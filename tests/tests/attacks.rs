@@ -382,7 +382,7 @@ async fn hostile_http_is_refused_with_a_clear_status_and_the_server_stays_up() {
     assert_eq!(status, 400, "a TLS hello (or any garbage) is a bad request, and the connection closes");
     let huge_header = format!("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(1 << 20));
     let (status, _) = raw(&base, huge_header.as_bytes());
-    assert!(status == 431 || status == 0, "{status}");
+    assert_eq!(status, 431);
     // The server is still there and answers.
     let (status, json) = http(&base, "GET", "/v1/health", None, b"");
     assert_eq!((status, json["status"].as_str()), (200, Some("ok")));
