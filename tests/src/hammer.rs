@@ -138,7 +138,7 @@ impl Rng {
     }
 
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut x = self.0;
         x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -148,12 +148,12 @@ impl Rng {
 
     /// A number below `n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 
     /// A random byte.
     pub fn byte(&mut self) -> u8 {
-        self.next() as u8
+        self.next_u64() as u8
     }
 
     /// `n` random bytes.
@@ -224,8 +224,8 @@ fn next_step(rng: &mut Rng) -> Step {
             let mut bytes = rng.bytes(n);
             // vpcd frames a 1-byte command 00, 01 or 02 exactly like its power controls, which get no
             // answer, and then waits for one: a limit of the protocol (SECURITY.md), not of the card.
-            if let [b @ (0x00 | 0x01 | 0x02)] = bytes.as_mut_slice() {
-                *b = 0x80 | *b;
+            if let [b @ 0x00..=0x02] = bytes.as_mut_slice() {
+                *b |= 0x80;
             }
             Step::Apdu(bytes)
         }
@@ -244,7 +244,7 @@ fn next_step(rng: &mut Rng) -> Step {
                 _ => rng.below(2000) as usize,
             };
             let data = rng.bytes(n);
-            let le = (rng.below(2) == 0).then(|| rng.next() as u16);
+            let le = (rng.below(2) == 0).then(|| rng.next_u64() as u16);
             let cla = *rng.pick(&[0x00, 0x80, cla, 0x84, 0x0C]);
             Step::Apdu(extended(cla, rng.byte(), rng.byte(), rng.byte(), &data, le))
         }
