@@ -346,6 +346,10 @@ async fn hostile_http_is_refused_with_a_clear_status_and_the_server_stays_up() {
     chunked.extend_from_slice(b"0\r\n\r\n");
     let (status, body) = raw(&base, &chunked);
     assert_eq!((status, code(&body)), (413, "payload_too_large".into()), "{body}");
+    // The hotspot area refuses a declared gigabyte at once too, without the body (and without auth).
+    let head = "POST /v1/hotspot/proofs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{";
+    let (status, body) = raw(&base, head.as_bytes());
+    assert_eq!((status, code(&body)), (413, "request_too_large".into()), "{body}");
     // The hotspot area's limit too (16 KiB).
     let big = format!("{{\"ssid\":\"{}\",\"bssids\":[]}}", "a".repeat(100_000));
     let (status, _) = http(&base, "POST", "/v1/hotspot/proofs", None, big.as_bytes());
