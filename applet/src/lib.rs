@@ -38,6 +38,7 @@ pub mod atr;
 pub mod credit;
 pub mod drbg;
 pub mod gate;
+mod key_cache;
 pub mod pin;
 pub mod runtime;
 pub mod state;

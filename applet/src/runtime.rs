@@ -27,6 +27,7 @@ use crate::applet::{Applet, AppletClass, Catalog, Context, Service, Session, Tra
 use crate::atr::{self, Atr};
 use crate::gate::hook::{ServiceCall, ServiceGate, SystemMemory, Verdict};
 use crate::gate::policy_gate::PolicyGate;
+use crate::key_cache::KeyCache;
 use crate::store::{Owner, Store, StoreError, TxOwner};
 use crate::sw::{self, Sw};
 use crate::tlv;
@@ -95,6 +96,8 @@ pub(crate) struct Instance {
     pub(crate) owner: Owner,
     applet: Box<dyn Applet>,
     reset_ram: Transient,
+    /// Signing keys parsed once (RAM, cleared with `reset_ram`).
+    keys: KeyCache,
 }
 
 #[derive(Default)]
@@ -193,8 +196,8 @@ fn call_applet<R>(
     session: &mut Session,
     f: impl FnOnce(&mut dyn Applet, &mut Context<'_>) -> R,
 ) -> Result<R, ()> {
-    let Instance { aid, owner, applet, reset_ram, .. } = inst;
-    let mut ctx = Context { store, owner: *owner, aid: *aid, channel, session, reset_ram, services };
+    let Instance { aid, owner, applet, reset_ram, keys, .. } = inst;
+    let mut ctx = Context { store, owner: *owner, aid: *aid, channel, session, reset_ram, keys, services };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(applet.as_mut(), &mut ctx)));
     store.abort_all_of(TxOwner::Applet(*owner));
     result.map_err(|payload| {
@@ -273,8 +276,14 @@ impl Card {
         let class = *self.catalog.get(class).ok_or_else(|| InstallError::UnknownClass(class.into()))?;
         let owner = self.next_owner;
         let next = owner.checked_add(1).ok_or(InstallError::TooMany)?;
-        let mut inst =
-            Instance { aid, class, owner, applet: (class.create)(), reset_ram: Transient::default() };
+        let mut inst = Instance {
+            aid,
+            class,
+            owner,
+            applet: (class.create)(),
+            reset_ram: Transient::default(),
+            keys: KeyCache::default(),
+        };
         self.store.begin(TxOwner::Runtime)?;
         let mut session = Session::default();
         let result =
@@ -309,7 +318,14 @@ impl Card {
     pub(crate) fn restore_instance(&mut self, class: AppletClass, aid: Aid, owner: Owner) {
         let applet = (class.create)();
         self.services.extend(applet.services().iter().map(|s| (aid, *s)));
-        self.instances.push(Instance { aid, class, owner, applet, reset_ram: Transient::default() });
+        self.instances.push(Instance {
+            aid,
+            class,
+            owner,
+            applet,
+            reset_ram: Transient::default(),
+            keys: KeyCache::default(),
+        });
     }
 
     /// Sets (or clears) the default applet. It must be installed.
@@ -388,6 +404,7 @@ impl Card {
         for inst in &mut self.instances {
             inst.applet = (inst.class.create)();
             inst.reset_ram.clear();
+            inst.keys.clear();
         }
         for ch in &mut self.channels {
             ch.reset();
@@ -419,6 +436,7 @@ impl Card {
         }
         for inst in &mut self.instances {
             inst.reset_ram.clear();
+            inst.keys.clear();
         }
         self.powered = false;
     }

@@ -10,7 +10,8 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, Unpa
 
 const KEY: u16 = 1;
 
-/// INS 01 generate, 02 sign (r||s), 03 sign (DER), 04 public key, 05 16 random bytes.
+/// INS 01 generate, 02 sign (r||s), 03 sign (DER), 04 public key, 05 16 random bytes, 06 generate
+/// a new key and sign with it in a transaction that is then aborted.
 struct Signer;
 
 impl Applet for Signer {
@@ -24,6 +25,12 @@ impl Applet for Signer {
                 let mut r = [0; 16];
                 ctx.random(&mut r)?;
                 reply.extend_from_slice(&r);
+            }
+            0x06 => {
+                ctx.begin_transaction()?;
+                ctx.generate_p256(KEY)?;
+                ctx.sign_p256(KEY, cmd.data(), EcdsaFormat::Fixed)?;
+                ctx.abort_transaction()?;
             }
             _ => return Err(sw::INS_NOT_SUPPORTED),
         }
@@ -76,4 +83,34 @@ fn keys_are_generated_on_the_card_kept_secret_and_sign() {
     let r2 = data(&card.process(&[0x80, 0x05, 0, 0, 0])).to_vec();
     assert_ne!(r1, r2);
     assert_ne!(r1, [0; 16]);
+}
+
+/// The card keeps a key parsed between signatures; whatever changes the key object (a new key, a
+/// transaction rolled back, a reset), the signature is made with the key the object holds now.
+#[test]
+fn signatures_follow_the_key_object_through_replacement_and_rollback() {
+    let aid = Aid::from_hex("A000000999AA").unwrap();
+    let mut card = Card::new(CardConfig::default(), apps::catalog().with(SIGNER)).unwrap();
+    card.install("signer", aid, &[]).unwrap();
+    card.set_default_applet(Some(aid)).unwrap();
+    let msg = b"counter 7";
+    let sign = [&[0x80, 0x02, 0, 0, msg.len() as u8][..], msg, &[0]].concat();
+    let verifies =
+        |pk: &[u8], sig: &[u8]| UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pk).verify(msg, sig).is_ok();
+
+    let old = data(&card.process(&[0x80, 0x01, 0, 0, 0])).to_vec();
+    assert!(verifies(&old, data(&card.process(&sign))));
+    let new = data(&card.process(&[0x80, 0x01, 0, 0, 0])).to_vec();
+    let sig = data(&card.process(&sign)).to_vec();
+    assert!(verifies(&new, &sig) && !verifies(&old, &sig), "the replaced key no longer signs");
+
+    // A third key, used to sign, then rolled back with its transaction: the second one is back.
+    let mut abort = sign.clone();
+    abort[1] = 0x06;
+    abort.pop();
+    assert_eq!(card.process(&abort), [0x90, 0x00]);
+    assert_eq!(data(&card.process(&[0x80, 0x04, 0, 0, 0])), new);
+    assert!(verifies(&new, data(&card.process(&sign))));
+    card.reset();
+    assert!(verifies(&new, data(&card.process(&sign))));
 }

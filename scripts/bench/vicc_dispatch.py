@@ -6,7 +6,8 @@ vicc has no echo command and no persistent memory; the closest commands are meas
 - GET CHALLENGE of 8 bytes: the shortest command that returns data (stands beside "echo");
 - SELECT of the MF by file identifier (stands beside SELECT by AID);
 - UPDATE BINARY of 4 bytes in an EF, in memory (stands beside the committed counter update;
-  vicc keeps no state on disk and has no transactions).
+  vicc keeps no state on disk and has no transactions);
+- VERIFY of its default PIN 1234 (stands beside cardgate's PIN verify).
 
 Prints `result <name> <ops/s>` lines like the Rust benchmark. BENCH_QUICK=1 for a short run.
 """
@@ -65,8 +66,11 @@ def main():
     commands = {
         "echo": bytes.fromhex("0084000008"),
         "counter_update": bytes.fromhex("00D6000004DEADBEEF00"),
+        "pin_verify": bytes.fromhex("002000000431323334"),
         "select": bytes.fromhex("00A4000C023F00"),
     }
+    # The PIN is checked: a wrong one is refused (one try used, the right one restores them).
+    assert card.execute(bytes.fromhex("002000000439393939"))[-2:] != b"\x90\x00", "wrong PIN refused"
     for name, apdu in commands.items():
         r = card.execute(apdu)
         # UPDATE BINARY with an Le answers 6282 (fewer than Le bytes), having written the data.
