@@ -364,7 +364,7 @@ fn main() -> anyhow::Result<()> {
     let slow_n = if quick { 20 } else { 100 };
     let ops_n = if quick { 50 } else { 200 };
     let slow_ops_n = if quick { 5 } else { 20 };
-    let rounds = 2;
+    let rounds = if quick { 2 } else { 4 };
 
     let _lock = VpcdLock::acquire()?;
     ensure_pcscd(SLOT0.1)?;
@@ -562,6 +562,12 @@ fn report(r: &Results, inproc: &[(usize, Figures)]) {
             med(&vicc),
             x,
             met(x > 100.0)
+        );
+    }
+    if let (Some(o), Some(f)) = (r.cpu_per_apdu(Who::Ours, "rt8"), r.cpu_per_apdu(Who::Floor, "rt8")) {
+        println!(
+            "summary | card CPU per APDU through pcscd + vpcd (8 bytes) | {o:.1} µs | floor: {f:.1} µs | {:.2}x the floor | none set (the work behind the latency ratio) |",
+            o / f
         );
     }
     let cold = format!("op{}", Op::ConnectCold as u8);
