@@ -9,7 +9,7 @@ use cardgate::payment::api::{Outcome, RegisterMerchant};
 use cardgate::payment::cpm::PaymentPayload;
 use cardgate::payment::merchant::{self, AcceptError, MerchantStore};
 use cardgate::payment::money::{Currency, format_money, parse_amount, parse_currency};
-use cardgate::payment::settle::{SettleOptions, next_at, settle_pending};
+use cardgate::payment::settle::{SettleOptions, next_at, settle_pending_with};
 use cardgate::payment::verify::{DEFAULT_MAX_SKEW, Reason, utc};
 use cardgate::payment::{api, qr};
 use clap::Subcommand;
@@ -326,25 +326,31 @@ async fn settle_round(
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("settle: uploading {pending} payment(s) to {server}");
-    let report = settle_pending(store, &server, opts).await?;
-    for (merchant, v) in &report.verdicts {
-        let amount = format_money(applet::credit::Money { minor: v.amount, currency: v.currency });
-        let code = v.reason_code.map_or(String::new(), |r| r.code().to_owned());
-        print_verdict(
-            merchant,
-            &v.payment_id,
-            &amount,
-            if v.verdict == Outcome::Accepted { "accepted" } else { "rejected" },
-            &code,
-            &v.reason,
-            v.flagged,
-        );
-    }
-    let (accepted, rejected, flagged) = report.counts();
+    // Verdicts are printed batch by batch as they are stored: a queue of any size settles in the
+    // memory of one batch.
+    let summary = settle_pending_with(store, &server, opts, |merchant, verdicts| {
+        for v in verdicts {
+            let amount = format_money(applet::credit::Money { minor: v.amount, currency: v.currency });
+            let code = v.reason_code.map_or(String::new(), |r| r.code().to_owned());
+            print_verdict(
+                merchant,
+                &v.payment_id,
+                &amount,
+                if v.verdict == Outcome::Accepted { "accepted" } else { "rejected" },
+                &code,
+                &v.reason,
+                v.flagged,
+            );
+        }
+    })
+    .await?;
     let (left, _) = store.counts()?;
     println!(
-        "settled {} payment(s): {accepted} accepted, {rejected} rejected ({flagged} flagged); {left} pending",
-        report.verdicts.len()
+        "settled {} payment(s): {} accepted, {} rejected ({} flagged); {left} pending",
+        summary.settled,
+        summary.accepted,
+        summary.settled - summary.accepted,
+        summary.flagged
     );
     Ok(ExitCode::SUCCESS)
 }

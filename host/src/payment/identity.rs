@@ -18,6 +18,8 @@ use aws_lc_rs::hkdf;
 use aws_lc_rs::rand::SystemRandom;
 use zeroize::Zeroizing;
 
+use super::point;
+
 /// HKDF salt and version label.
 pub const IDENTITY_SALT: &[u8] = b"cardgate/identity/v1";
 
@@ -97,9 +99,12 @@ pub fn open(
     blob: &[u8; ENCRYPTED_IDENTITY_LEN],
 ) -> Result<u64, IdentityError> {
     let (ephemeral, sealed) = blob.split_at(33);
+    // Decompressed here rather than by aws-lc-rs, which costs ~20x more (see `payment::point`).
+    let compressed: &[u8; 33] = ephemeral.try_into().map_err(|_| IdentityError::Undecryptable)?;
+    let peer = point::decompress(compressed).ok_or(IdentityError::Undecryptable)?;
     let okm = agreement::agree(
         private,
-        UnparsedPublicKey::new(&ECDH_P256, ephemeral),
+        UnparsedPublicKey::new(&ECDH_P256, &peer[..]),
         IdentityError::Undecryptable,
         |z| derive(z, key_id, token_id, ephemeral),
     )?;

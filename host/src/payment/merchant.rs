@@ -495,25 +495,52 @@ impl MerchantStore {
 
     /// Payments without a verdict, oldest first, for one merchant.
     pub fn pending(&self, merchant_id: &str) -> Result<Vec<QueuedPayment>, StoreError> {
+        Ok(self.pending_page(merchant_id, 0, u32::MAX)?.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// At most `limit` payments without a verdict for one merchant, oldest first, stored after the
+    /// position `after` (0: from the start), each with its position (pass the last one as `after` for
+    /// the next page). Lets settlement walk a queue of any size in bounded memory.
+    pub fn pending_page(
+        &self,
+        merchant_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, QueuedPayment)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT payment_id, merchant_id, payload, amount, currency, accepted_at FROM payments
-                 WHERE verdict IS NULL AND merchant_id = ?1 ORDER BY rowid",
+            .prepare_cached(
+                "SELECT rowid, payment_id, merchant_id, payload, amount, currency, accepted_at FROM payments
+                 WHERE verdict IS NULL AND merchant_id = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3",
             )
             .map_err(self.sql())?;
         let rows = stmt
-            .query_map(params![merchant_id], |r| {
-                Ok(QueuedPayment {
-                    payment_id: r.get(0)?,
-                    merchant_id: r.get(1)?,
-                    payload: r.get(2)?,
-                    amount: Money { minor: r.get::<_, i64>(3)? as u64, currency: r.get(4)? },
-                    accepted_at: r.get::<_, i64>(5)? as u64,
-                })
+            .query_map(params![merchant_id, after, limit], |r| {
+                Ok((
+                    r.get(0)?,
+                    QueuedPayment {
+                        payment_id: r.get(1)?,
+                        merchant_id: r.get(2)?,
+                        payload: r.get(3)?,
+                        amount: Money { minor: r.get::<_, i64>(4)? as u64, currency: r.get(5)? },
+                        accepted_at: r.get::<_, i64>(6)? as u64,
+                    },
+                ))
             })
             .map_err(self.sql())?;
         rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+
+    /// How many payments of one merchant wait for a verdict.
+    pub fn pending_count(&self, merchant_id: &str) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM payments WHERE verdict IS NULL AND merchant_id = ?1",
+                params![merchant_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.sql())
     }
 
     /// Stores verdicts, all or none.

@@ -3,6 +3,7 @@
 //! - [`cpm`]: the QR payload (EMVCo consumer-presented mode envelope);
 //! - [`qr`]: QR codes as PNG, SVG and terminal text, and decoding them back from images;
 //! - [`identity`]: the account identity encrypted to the issuer (ECIES on P-256);
+//! - [`point`]: compressed P-256 public keys, decompressed before use;
 //! - [`verify`]: the offline checks and their reason codes, shared by merchants and the server;
 //! - [`merchant`]: the merchant's local store and offline acceptance;
 //! - [`settle`]: uploading the queue to the issuer at the scheduled time;
@@ -19,6 +20,7 @@ pub mod cpm;
 pub mod identity;
 pub mod merchant;
 pub mod money;
+pub mod point;
 pub mod qr;
 pub mod server;
 pub mod settle;

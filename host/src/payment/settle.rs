@@ -134,22 +134,54 @@ async fn upload_with_retry(
 }
 
 /// Uploads every pending payment of every merchant in the store (one API key each) and stores the
-/// verdicts batch by batch.
+/// verdicts batch by batch; returns them all. For queues of any size, [`settle_pending_with`] keeps
+/// only one batch in memory.
 pub async fn settle_pending(
     store: &mut MerchantStore,
     server: &str,
     opts: &SettleOptions,
 ) -> Result<SettleReport, SettleError> {
+    let mut verdicts = Vec::new();
+    let summary = settle_pending_with(store, server, opts, |merchant, batch| {
+        verdicts.extend(batch.iter().map(|v| (merchant.to_owned(), v.clone())));
+    })
+    .await?;
+    Ok(SettleReport { verdicts, retries: summary.retries })
+}
+
+/// What one settlement run did, in counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettleSummary {
+    /// Verdicts received and stored.
+    pub settled: usize,
+    /// Of which accepted.
+    pub accepted: usize,
+    /// Of which flagged (double spends).
+    pub flagged: usize,
+    /// Retries made.
+    pub retries: u32,
+}
+
+/// Uploads every pending payment of every merchant in the store (one API key each), one batch at a
+/// time: reads a batch from the queue, uploads it, stores its verdicts, hands them to `on_batch`
+/// (with the merchant id), then reads the next. Memory stays that of one batch whatever the size of
+/// the queue.
+pub async fn settle_pending_with(
+    store: &mut MerchantStore,
+    server: &str,
+    opts: &SettleOptions,
+    mut on_batch: impl FnMut(&str, &[Verdict]),
+) -> Result<SettleSummary, SettleError> {
     let deadline = Instant::now() + opts.retry_for;
-    let merchants = store.merchants()?;
     let mut work = Vec::new();
-    for m in &merchants {
-        let pending = store.pending(&m.id)?;
-        if !pending.is_empty() {
-            work.push((m.clone(), pending));
+    let mut total = 0;
+    for m in store.merchants()? {
+        let pending = store.pending_count(&m.id)? as usize;
+        if pending > 0 {
+            total += pending;
+            work.push(m);
         }
     }
-    let total: usize = work.iter().map(|(_, p)| p.len()).sum();
     let bar = if opts.progress && total > 0 {
         let bar = ProgressBar::new(total as u64);
         bar.set_style(
@@ -162,37 +194,39 @@ pub async fn settle_pending(
     } else {
         ProgressBar::hidden()
     };
-    let mut report = SettleReport::default();
+    let mut summary = SettleSummary::default();
     let batch_size = opts.batch.clamp(1, MAX_BATCH);
-    for (merchant, pending) in work {
+    for merchant in work {
+        let failed = |source, summary: &SettleSummary| SettleError::Server {
+            source,
+            settled: summary.settled,
+            pending: total.saturating_sub(summary.settled),
+        };
         let key = Zeroizing::new(merchant.api_key.to_string());
         let client =
-            IssuerClient::new(server, Some(key), opts.timeout).map_err(|source| SettleError::Server {
-                source,
-                settled: report.verdicts.len(),
-                pending: total - report.verdicts.len(),
-            })?;
-        for chunk in pending.chunks(batch_size) {
-            let batch: Vec<UploadedPayment> = chunk
-                .iter()
-                .map(|p| UploadedPayment {
-                    payment_id: p.payment_id.clone(),
-                    payload: p.payload.clone(),
+            IssuerClient::new(server, Some(key), opts.timeout).map_err(|source| failed(source, &summary))?;
+        let mut after = 0;
+        loop {
+            let page = store.pending_page(&merchant.id, after, batch_size as u32)?;
+            let Some((last, _)) = page.last() else { break };
+            after = *last;
+            let batch: Vec<UploadedPayment> = page
+                .into_iter()
+                .map(|(_, p)| UploadedPayment {
+                    payment_id: p.payment_id,
+                    payload: p.payload,
                     amount: p.amount.minor,
                     currency: p.amount.currency,
                     accepted_at: p.accepted_at,
                 })
                 .collect();
-            let verdicts = upload_with_retry(&client, &batch, opts, deadline, &mut report.retries)
+            let verdicts = upload_with_retry(&client, &batch, opts, deadline, &mut summary.retries)
                 .await
                 .map_err(|source| {
                     bar.abandon();
-                    SettleError::Server {
-                        source,
-                        settled: report.verdicts.len(),
-                        pending: total - report.verdicts.len(),
-                    }
+                    failed(source, &summary)
                 })?;
+            drop(batch);
             store.record_verdicts(
                 &verdicts
                     .iter()
@@ -206,11 +240,14 @@ pub async fn settle_pending(
                     .collect::<Vec<_>>(),
             )?;
             bar.inc(verdicts.len() as u64);
-            report.verdicts.extend(verdicts.into_iter().map(|v| (merchant.id.clone(), v)));
+            summary.settled += verdicts.len();
+            summary.accepted += verdicts.iter().filter(|v| v.verdict == Outcome::Accepted).count();
+            summary.flagged += verdicts.iter().filter(|v| v.flagged).count();
+            on_batch(&merchant.id, &verdicts);
         }
     }
     bar.finish_and_clear();
-    Ok(report)
+    Ok(summary)
 }
 
 /// The next time matching `spec` after `now`: `HH:MM` or `HH:MM:SS` in `now`'s offset (today if still

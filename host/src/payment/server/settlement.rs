@@ -196,10 +196,11 @@ fn decide(
             ),
         )));
     }
+    // Statements are prepared once per connection (`prepare_cached`): the batch pass runs them for
+    // every payment, and preparing costs as much as running them.
     let record: Option<i64> = tx
-        .query_row("SELECT account_id FROM payment_tokens WHERE token_id = ?1", params![&token_id[..]], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT account_id FROM payment_tokens WHERE token_id = ?1")?
+        .query_row(params![&token_id[..]], |r| r.get(0))
         .optional()?;
     let Some(record) = record else {
         return Ok(Err(Rejection::new(
@@ -214,12 +215,11 @@ fn decide(
         )));
     }
     let first: Option<(String, String)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT merchant_id, payment_id FROM payment_verdicts
              WHERE token_id = ?1 AND counter = ?2 AND verdict = 'accepted' ORDER BY seq LIMIT 1",
-            params![&token_id[..], counter],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row(params![&token_id[..], counter], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     if let Some((merchant, payment)) = first {
         // The other merchant's payment id is theirs to see, not this merchant's.
@@ -233,11 +233,9 @@ fn decide(
             format!("token {} counter {counter} was already spent {whom}", hex::encode(token_id)),
         )));
     }
-    let used: u32 = tx.query_row(
-        "SELECT count(*) FROM payment_verdicts WHERE token_id = ?1 AND verdict = 'accepted'",
-        params![&token_id[..]],
-        |r| r.get(0),
-    )?;
+    let used: u32 = tx
+        .prepare_cached("SELECT count(*) FROM payment_verdicts WHERE token_id = ?1 AND verdict = 'accepted'")?
+        .query_row(params![&token_id[..]], |r| r.get(0))?;
     if used >= u32::from(c.allowed_uses) {
         return Ok(Err(Rejection::new(
             Reason::UsesExhausted,
@@ -247,11 +245,9 @@ fn decide(
             ),
         )));
     }
-    let (limit, spent, currency): (i64, i64, u16) = tx.query_row(
-        "SELECT credit_limit, used, currency FROM payment_accounts WHERE id = ?1",
-        params![record],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let (limit, spent, currency): (i64, i64, u16) = tx
+        .prepare_cached("SELECT credit_limit, used, currency FROM payment_accounts WHERE id = ?1")?
+        .query_row(params![record], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let available = (limit - spent).max(0) as u64;
     if p.amount > available {
         return Ok(Err(Rejection::new(
@@ -311,15 +307,15 @@ pub async fn upload(
         .db
         .call(move |conn| -> Result<_, ApiError> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let existing_sql = format!(
+                "SELECT fingerprint, {VERDICT_COLUMNS} FROM payment_verdicts WHERE merchant_id = ?1 AND payment_id = ?2"
+            );
             let mut verdicts = Vec::with_capacity(req.payments.len());
             for (p, c) in req.payments.iter().zip(&checked) {
                 let fp = fingerprint(p);
                 let existing: Option<(Vec<u8>, Verdict)> = tx
-                    .query_row(
-                        &format!("SELECT fingerprint, {VERDICT_COLUMNS} FROM payment_verdicts WHERE merchant_id = ?1 AND payment_id = ?2"),
-                        params![merchant.merchant_id, p.payment_id],
-                        |r| Ok((r.get(0)?, verdict_at(r, 1)?)),
-                    )
+                    .prepare_cached(&existing_sql)?
+                    .query_row(params![merchant.merchant_id, p.payment_id], |r| Ok((r.get(0)?, verdict_at(r, 1)?)))
                     .optional()?;
                 if let Some((stored_fp, v)) = existing {
                     if stored_fp == fp {
@@ -343,14 +339,16 @@ pub async fn upload(
                     Err(r) => (Outcome::Rejected, Some(r.reason), r.message.clone(), r.reason == Reason::DoubleSpend),
                 };
                 if let Ok(account) = decision {
-                    tx.execute("UPDATE payment_accounts SET used = used + ?1 WHERE id = ?2", params![p.amount as i64, account as i64])?;
+                    tx.prepare_cached("UPDATE payment_accounts SET used = used + ?1 WHERE id = ?2")?
+                        .execute(params![p.amount as i64, account as i64])?;
                 }
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO payment_verdicts (merchant_id, payment_id, fingerprint, payload, token_id, counter, account_id,
                                            amount, currency, accepted_at, presented_at, verdict, reason_code, reason,
                                            flagged, received_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                    params![
+                )?
+                .execute(params![
                         merchant.merchant_id,
                         p.payment_id,
                         fp,
