@@ -18,7 +18,7 @@ use cardgate::payment::cpm::PaymentPayload;
 use cardgate::payment::merchant::{self, AcceptError, MerchantStore, StoreError};
 use cardgate::payment::qr;
 use cardgate::payment::server::{PaymentConfig, now};
-use cardgate::payment::settle::{SettleError, SettleOptions, settle_pending};
+use cardgate::payment::settle::{SettleError, SettleOptions, settle_pending, settle_pending_with};
 use cardgate::payment::softcard::SoftCard;
 use cardgate::payment::verify::Reason;
 use cardgate::server::{ServerConfig, build};
@@ -191,6 +191,42 @@ async fn a_replay_at_a_second_merchant_is_caught_at_settlement_and_the_line_debi
     let conflict = client.settle(&SettlementRequest { payments: vec![again] }).await.unwrap();
     assert_eq!(conflict.verdicts[0].reason_code, Some(Reason::ConflictingPaymentId));
     assert_eq!(server.admin.account("alice").await.unwrap().used, 1250);
+    server.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queue_larger_than_a_batch_settles_batch_by_batch_in_queue_order() {
+    let server = Server::start(KeyAlgorithm::EcdsaP256Sha256).await;
+    server.account("pat", 50_000).await;
+    let mut card = SoftCard::generate();
+    let code = server.issue(&card, "pat", 20, 2_000, PayeesJson::default()).await;
+    let mut a = server.merchant("SHOP-A", None).await;
+    let mut queued = Vec::new();
+    for _ in 0..7 {
+        queued.push(accept(&mut a, &card.present(&code, now32(), None), 100).unwrap());
+    }
+    // The store's pages: by position, bounded, and past the last position there is nothing.
+    let page = a.pending_page("SHOP-A", 0, 3).unwrap();
+    let ids: Vec<_> = page.iter().map(|(_, p)| p.payment_id.clone()).collect();
+    assert_eq!(ids, queued[..3]);
+    assert!(a.pending_page("SHOP-A", page[2].0, 10).unwrap().len() == 4);
+    assert!(a.pending_page("SHOP-B", 0, 10).unwrap().is_empty());
+
+    let opts = SettleOptions { batch: 3, ..fast() };
+    let mut batches = Vec::new();
+    let summary = settle_pending_with(&mut a, &server.url, &opts, |merchant, verdicts| {
+        assert_eq!(merchant, "SHOP-A");
+        batches.push(verdicts.iter().map(|v| v.payment_id.clone()).collect::<Vec<_>>());
+    })
+    .await
+    .unwrap();
+    // Three uploads of at most three, every payment once, in the order the queue took them.
+    assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
+    assert_eq!(batches.concat(), queued);
+    assert_eq!((summary.settled, summary.accepted, summary.flagged), (7, 7, 0));
+    assert_eq!(a.counts().unwrap(), (0, 7));
+    assert!(a.pending_page("SHOP-A", 0, 10).unwrap().is_empty());
+    assert_eq!(server.admin.account("pat").await.unwrap().used, 700);
     server.task.abort();
 }
 
