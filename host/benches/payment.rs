@@ -126,26 +126,34 @@ fn sqlite_commits(dir: &Path, n: usize) -> f64 {
 
 /// The `VmHWM` (peak resident set) of a running process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/PID/status");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    vm_hwm_kib(&std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap())
+        .expect("VmHWM in /proc/PID/status")
 }
 
-/// Runs `cmd` to its end and returns (wall time, exit status, peak resident set in KiB) from wait4.
-#[allow(unsafe_code, reason = "wait4 has no safe wrapper in std; it only writes the rusage we pass")]
+/// Runs `cmd` to its end and returns (wall time, exit status, peak resident set in KiB). The peak is
+/// the child's own `VmHWM`, read while it runs (it only grows; the last read is taken within 10 ms of
+/// the end). Not `wait4`'s `ru_maxrss`: a child started with `posix_spawn` shares this process's
+/// memory until it execs, and Linux carries that high-water mark into the child's `ru_maxrss`.
 fn run_measured(mut cmd: Command) -> (Duration, i32, u64) {
     let start = Instant::now();
-    let child = cmd.spawn().expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain libc call on our own child; `usage` is written by the kernel.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    let elapsed = start.elapsed();
-    std::mem::forget(child); // reaped by wait4
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    (elapsed, code, usage.ru_maxrss as u64)
+    let mut child = cmd.spawn().expect("spawn");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if let Some(kib) = std::fs::read_to_string(&status_file).ok().as_deref().and_then(vm_hwm_kib) {
+            peak = peak.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (start.elapsed(), status.code().unwrap_or(-1), peak)
+}
+
+/// `VmHWM` (peak resident set, KiB) from the text of `/proc/PID/status`.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A `cardgate server` child process on a fresh data directory.
@@ -857,7 +865,7 @@ fn settlement(
          them all and stores every verdict. Time: the whole `settle` process. Per payment the server \
          checks both signatures, decrypts the identity (ECDH), checks the security content, looks up the \
          token, double spends, uses and credit, and records the verdict; the merchant records it too. \
-         Peak memory: `ru_maxrss` of `cardgate settle` (wait4) and `VmHWM` of the server after the run. \
+         Peak memory: `VmHWM` of `cardgate settle` (read while it runs) and of the server (after the run). \
          The limit is OpenSSL's rate for the signature work alone on all {cores} cores \
          (`openssl speed -multi {cores}`: 2 verifications + 1 ECDH per payment), measured right before \
          and right after each size (their mean: the machine is shared); the aim is a ratio of at least \
