@@ -93,6 +93,12 @@ impl<'a> Command<'a> {
         }
         let class = Class::new(apdu[0]).ok_or(sw::CLA_NOT_SUPPORTED)?;
         let view = iso7816::command::CommandView::try_from(apdu).map_err(|_| sw::WRONG_LENGTH)?;
+        // The `iso7816` crate takes `00 0000 Le1 Le2` (an extended Lc of zero, then Le) as case 2E;
+        // no case of ISO 7816-3 §12.1.3 has Lc = 0 (found by the `apdu` fuzz target). A body must
+        // be exactly as long as the case its lengths describe.
+        if apdu.len() != encoded_len(view.data().len(), view.expected(), view.extended) {
+            return Err(sw::WRONG_LENGTH);
+        }
         Ok(Command {
             class,
             ins: apdu[1],
@@ -169,6 +175,23 @@ impl<'a> Command<'a> {
     }
 }
 
+/// The length of a command APDU with `nc` data bytes and Ne = `ne` in the short or extended form
+/// (ISO 7816-3 §12.1.3: Lc is 1 or 3 bytes, Le 1, 2 after an extended Lc, or 3 alone).
+const fn encoded_len(nc: usize, ne: usize, extended: bool) -> usize {
+    let lc = match (nc, extended) {
+        (0, _) => 0,
+        (_, false) => 1,
+        (_, true) => 3,
+    };
+    let le = match (ne, extended, nc) {
+        (0, _, _) => 0,
+        (_, false, _) => 1,
+        (_, true, 0) => 3,
+        (_, true, _) => 2,
+    };
+    4 + lc + nc + le
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +231,15 @@ mod tests {
         assert_eq!(Command::parse(&h("FFA40400")), Err(sw::CLA_NOT_SUPPORTED));
         assert_eq!(Command::parse(&h("20A40400")), Err(sw::CLA_NOT_SUPPORTED));
         assert_eq!(Command::parse(&h("3FA40400")), Err(sw::CLA_NOT_SUPPORTED));
+    }
+
+    #[test]
+    fn an_extended_lc_of_zero_is_no_case_at_all() {
+        // Found by the `apdu` fuzz target (fuzz/corpus/apdu/regression-extended-lc-zero): the
+        // iso7816 crate reads `00 0000` then two more bytes as case 2E.
+        for bad in ["FB00FF00 000000 0000", "00B00000 000000 0100", "00B00000 000000 01"] {
+            assert_eq!(Command::parse(&h(bad)), Err(sw::WRONG_LENGTH), "{bad}");
+        }
     }
 
     #[test]

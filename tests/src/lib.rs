@@ -14,8 +14,11 @@
 //! - [`IssuerServer`]: `cardgate server` on a free port with SQLite in a temporary directory;
 //! - [`payments`]: an admin client on that server, and presentations signed with any key;
 //! - [`load`]: the settlement load campaign (many merchants at once, the ledger checked exactly);
-//! - [`hammer`]: random valid and invalid APDUs through pcscd to a served card (no hang, no leak).
+//! - [`hammer`]: random valid and invalid APDUs through pcscd to a served card (no hang, no leak);
+//! - [`fuzzing`]: the bodies of the fuzz targets in `fuzz/`, also run on their corpora by
+//!   `tests/fuzz_corpus.rs`.
 
+pub mod fuzzing;
 pub mod hammer;
 pub mod load;
 pub mod payments;

@@ -1,0 +1,4 @@
+//! `admin_applet`: the body is [`cardgate_tests::fuzzing::admin_applet`] (its doc says what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cardgate_tests::fuzzing::admin_applet(data));

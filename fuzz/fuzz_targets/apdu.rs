@@ -1,0 +1,4 @@
+//! `apdu`: the body is [`cardgate_tests::fuzzing::apdu`] (its doc says what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cardgate_tests::fuzzing::apdu(data));

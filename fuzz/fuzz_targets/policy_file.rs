@@ -1,0 +1,4 @@
+//! `policy_file`: the body is [`cardgate_tests::fuzzing::policy_file`] (its doc says what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cardgate_tests::fuzzing::policy_file(data));

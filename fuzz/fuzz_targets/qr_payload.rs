@@ -1,0 +1,4 @@
+//! `qr_payload`: the body is [`cardgate_tests::fuzzing::qr_payload`] (its doc says what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cardgate_tests::fuzzing::qr_payload(data));

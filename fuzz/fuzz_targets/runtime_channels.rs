@@ -1,0 +1,4 @@
+//! `runtime_channels`: the body is [`cardgate_tests::fuzzing::runtime_channels`] (its doc says what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cardgate_tests::fuzzing::runtime_channels(data));

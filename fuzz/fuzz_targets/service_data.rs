@@ -1,0 +1,4 @@
+//! `service_data`: the body is [`cardgate_tests::fuzzing::service_data`] (its doc says what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cardgate_tests::fuzzing::service_data(data));

@@ -1,0 +1,4 @@
+//! `tlv`: the body is [`cardgate_tests::fuzzing::tlv`] (its doc says what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cardgate_tests::fuzzing::tlv(data));
