@@ -22,6 +22,7 @@ pub mod fuzzing;
 pub mod hammer;
 pub mod load;
 pub mod payments;
+pub mod rng;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@
 //! - the accounts are debited by exactly the sum of the accepted amounts, which is the sum of the
 //!   amounts of the distinct payments.
 
+use crate::rng::mix;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -138,14 +139,6 @@ impl LoadReport {
             },
         )
     }
-}
-
-/// A cheap deterministic hash (splitmix64), to pick replays, lost answers and duplicates.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 fn per_mille(seed: u64, rate: u64) -> bool {

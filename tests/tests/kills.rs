@@ -25,6 +25,7 @@
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cardgate_tests::rng::Rng;
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -43,26 +44,6 @@ const INCREMENTS: usize = 100;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// SplitMix64: the random delays are replayed from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-    /// A moment in `0..=window`.
-    fn delay(&mut self, window: Duration) -> Duration {
-        Duration::from_micros(self.range(0, window.as_micros() as u64))
-    }
 }
 
 fn seed(var: &str) -> u64 {
@@ -273,7 +254,7 @@ fn kill_9_of_a_card_in_a_client_process_keeps_the_last_answered_state() {
     let seed = seed("KILL_SEED");
     let n = runs().unwrap_or(10);
     println!("card kills: seed {seed} (KILL_SEED={seed} replays the delays), {n} runs");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut c = Campaign::default();
     let dir = tempfile::tempdir().unwrap();
 
@@ -309,7 +290,7 @@ fn kill_9_of_a_card_in_a_client_process_keeps_the_last_answered_state() {
 fn kill_9_of_card_serve_keeps_the_last_answered_state() {
     let seed = seed("KILL_SEED");
     let served_runs = runs().map_or(3, |r| (r / 10).max(3));
-    let mut rng = Rng(seed ^ 0x5E4E);
+    let mut rng = Rng::new(seed ^ 0x5E4E);
     let mut c = Campaign::default();
     let dir = tempfile::tempdir().unwrap();
     // The card served to pcscd through vpcd; the client is a PC/SC program.
@@ -530,7 +511,7 @@ fn kill_9_of_present_accept_settle_and_the_server_loses_nothing_and_counts_nothi
     let seed = seed("KILL_SEED");
     let rounds = runs().map_or(4, |r| (r / 4).max(4));
     println!("payment kills: seed {seed} (KILL_SEED={seed} replays the delays), {rounds} rounds");
-    let mut rng = Rng(seed ^ 0x5EED);
+    let mut rng = Rng::new(seed ^ 0x5EED);
     let mut c = Campaign::default();
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), "127.0.0.1:0").unwrap();
