@@ -475,6 +475,34 @@ async fn raw(
     (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")))
 }
 
+/// A client that sends the whole of an oversize body before reading (as most do) gets the 413, not
+/// a connection reset: the server reads and drops a modest oversize body (7 MiB here, more than the
+/// socket buffers hold) before it answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_sending_an_oversize_body_in_full_reads_the_413() {
+    use std::io::{Read, Write};
+    let server = Server::start(KeyAlgorithm::EcdsaP256Sha256).await;
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        let body = vec![b' '; 7 << 20];
+        write!(
+            tcp,
+            "POST /v1/settlements HTTP/1.1\r\nhost: x\r\nauthorization: Bearer cgm_x_y\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        tcp.write_all(&body).expect("the server reads the body it refuses");
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head).unwrap();
+        String::from_utf8_lossy(&head).into_owned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(answer, "HTTP/1.1 413");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_error_is_json_and_merchants_see_only_their_own_payments() {
     let server = Server::start(KeyAlgorithm::EcdsaP256Sha256).await;

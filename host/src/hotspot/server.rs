@@ -127,15 +127,16 @@ pub fn router(state: HotspotState) -> Router {
         .with_state(state)
 }
 
-/// Refuses a request whose declared body is larger than [`MAX_BODY`], before reading it.
+/// Refuses a request whose declared body is larger than [`MAX_BODY`] (see
+/// [`crate::server::refuse_oversize`]).
 async fn refuse_declared_oversize(req: Request, next: Next) -> Response {
-    match crate::server::declared_length_over(&req, MAX_BODY) {
-        Some(length) => ApiError::new(
+    match crate::server::refuse_oversize(req, MAX_BODY).await {
+        Err(length) => ApiError::new(
             ErrorCode::RequestTooLarge,
             format!("request body is larger than {MAX_BODY} bytes (it declares {length})"),
         )
         .into_response(),
-        None => next.run(req).await,
+        Ok(req) => next.run(req).await,
     }
 }
 

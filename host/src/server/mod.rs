@@ -75,14 +75,39 @@ pub struct Areas {
     pub payment: PaymentState,
 }
 
-/// The body length a request declares (`Content-Length`), if it declares one that is larger than
-/// `limit`. The areas refuse such a request at once with 413: without this check the body limits
-/// only act once that much has been read, and a client that declares a gigabyte and sends nothing
-/// would hold its handler for as long as it likes.
-pub fn declared_length_over(request: &axum::extract::Request, limit: usize) -> Option<u64> {
-    let length =
-        request.headers().get(axum::http::header::CONTENT_LENGTH)?.to_str().ok()?.parse::<u64>().ok()?;
-    (length > limit as u64).then_some(length)
+/// Declared bodies up to this size are read and dropped before the 413 answer (see [`refuse_oversize`]).
+const DRAIN_AT_MOST: u64 = 8 << 20;
+/// How long a declared-oversize body is drained at most.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Checks the body length a request declares (`Content-Length`) against `limit` before reading
+/// it: `Ok(request)` to go on, or `Err(length)` when the route must answer 413. Without this check
+/// the body limits act only once that much has been read, and a client that declares a gigabyte and
+/// sends nothing would hold its handler for as long as it likes.
+///
+/// A modest oversize body (up to 8 MiB) is read and dropped, for at most 2 s, before the answer:
+/// closing a connection with unread data makes the kernel reset it (RFC 7230 §6.6), and a client
+/// still sending would see a broken pipe instead of the 413. Larger declarations are answered at once.
+pub async fn refuse_oversize(
+    request: axum::extract::Request,
+    limit: usize,
+) -> Result<axum::extract::Request, u64> {
+    use futures_util::StreamExt;
+    let Some(length) = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .filter(|&length| length > limit as u64)
+    else {
+        return Ok(request);
+    };
+    if length <= DRAIN_AT_MOST {
+        let mut body = request.into_body().into_data_stream();
+        let drain = async { while let Some(Ok(_)) = body.next().await {} };
+        // Timing out is the answer too: the 413 goes out either way.
+        let _ = tokio::time::timeout(DRAIN_FOR, drain).await;
+    }
+    Err(length)
 }
 
 /// Opens every area in the data directory and composes the router.

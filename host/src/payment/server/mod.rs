@@ -233,7 +233,8 @@ pub fn router(state: PaymentState) -> Router {
         .with_state(state)
 }
 
-/// Refuses a request whose declared body is larger than its route accepts, before reading it.
+/// Refuses a request whose declared body is larger than its route accepts (see
+/// [`crate::server::refuse_oversize`]).
 async fn refuse_declared_oversize(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -241,12 +242,12 @@ async fn refuse_declared_oversize(
     use axum::response::IntoResponse;
     let limit =
         if request.uri().path() == "/v1/settlements" { SETTLEMENT_BODY_LIMIT } else { DEFAULT_BODY_LIMIT };
-    match crate::server::declared_length_over(&request, limit) {
-        Some(length) => error::ApiError::too_large(format!(
+    match crate::server::refuse_oversize(request, limit).await {
+        Err(length) => error::ApiError::too_large(format!(
             "the request declares a {length}-byte body; this route accepts at most {limit} bytes"
         ))
         .into_response(),
-        None => next.run(request).await,
+        Ok(request) => next.run(request).await,
     }
 }
 
