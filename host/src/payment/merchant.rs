@@ -493,11 +493,6 @@ impl MerchantStore {
         })
     }
 
-    /// Payments without a verdict, oldest first, for one merchant.
-    pub fn pending(&self, merchant_id: &str) -> Result<Vec<QueuedPayment>, StoreError> {
-        Ok(self.pending_page(merchant_id, 0, u32::MAX)?.into_iter().map(|(_, p)| p).collect())
-    }
-
     /// At most `limit` payments without a verdict for one merchant, oldest first, stored after the
     /// position `after` (0: from the start), each with its position (pass the last one as `after` for
     /// the next page). Lets settlement walk a queue of any size in bounded memory.
