@@ -9,8 +9,9 @@
 # Section contract (scripts/bench/sections/NN-name.sh, run from the repository root):
 #   target/bench/name.md       its part of BENCHMARKS.md: "## Title", the command that reproduces
 #                              it, tables with each figure beside the peer's or the limit's and the
-#                              ratio, a table over at least three sizes of the work, and its notes
-#                              (scripts/bench/notes/name.md, appended by the section)
+#                              ratio, and a table over at least three sizes of the work; the
+#                              report appends the section's notes (scripts/bench/notes/name.md),
+#                              so notes can be corrected without measuring again
 #   target/bench/name.summary  rows for the summary table:
 #                              "| what | cardgate | peer or limit, same run | ratio | aim |"
 # Progress goes to stdout; a section that fails stops the run (its old fragment is kept).

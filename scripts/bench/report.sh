@@ -22,7 +22,9 @@ echo "|---|---:|---:|---:|---|"
 for section in scripts/bench/sections/*.sh; do
   name=$(basename "$section" .sh)
   name=${name#*-}
-  [ -f "$out/$name.summary" ] && cat "$out/$name.summary"
+  if [ -f "$out/$name.summary" ]; then
+    cat "$out/$name.summary"
+  fi
 done
 echo
 echo "Each row is detailed in its section below."
@@ -32,7 +34,12 @@ for section in scripts/bench/sections/*.sh; do
   echo
   if [ -f "$out/$name.md" ]; then
     cat "$out/$name.md"
-    [ -f "$out/$name.when" ] && printf '\n_Measured %s._\n' "$(cat "$out/$name.when")"
+    if [ -f "scripts/bench/notes/$name.md" ]; then
+      printf '\n%s\n' "$(cat "scripts/bench/notes/$name.md")"
+    fi
+    if [ -f "$out/$name.when" ]; then
+      printf '\n_Measured %s._\n' "$(cat "$out/$name.when")"
+    fi
   else
     echo "## $name"
     echo

@@ -114,7 +114,6 @@ ratio() { awk -v a="$1" -v b="$2" -v d="${3:-0}" 'BEGIN { if (b > 0) printf "%."
   srow "persistent write, committed (diag ALLOCATE)" "write_4:4 bytes" "write_256:256 bytes" "write_2048:2048 bytes"
   srow "gated service, policy binding N services" "gated_1:1 service" "gated_4:4 services" "gated_16:16 services"
   echo
-  cat scripts/bench/notes/runtime.md
 } >"$out/runtime.md"
 
 echo_ops=$(ours echo 1)

@@ -37,6 +37,5 @@ ratio() { awk -v a="$1" -v b="$walk" 'BEGIN { printf "%.1fx", a / b }'; }
     echo "| $s | $v | $(awk -v a="$v" -v b="$one" 'BEGIN { printf "%.2fx", a / b }') |"
   done
   echo
-  cat scripts/bench/notes/gate.md
 } >"$out/gate.md"
 echo "| policy gate step, \`gate::check\` allowed | $(ns "gate::check allow") ns | bare TLV walk of the same data: $walk ns | $(ratio "$(ns "gate::check allow")") | none set; well under one vpcd round trip |" >"$out/gate.summary"

@@ -32,7 +32,6 @@ target/release/vpcd-bench "$n" | tee "$out/bridge.txt"
   echo
   grep -v '^summary' "$out/bridge.txt"
   echo
-  cat scripts/bench/notes/bridge.md
 } >"$out/bridge.md"
 grep '^summary' "$out/bridge.txt" | sed 's/^summary //' >"$out/bridge.summary"
 echo "bridge: $out/bridge.md written"

@@ -43,6 +43,5 @@ read -r _ apdus scriptor ours extended emu replay < <(grep '^result' "$out/scrip
     echo "| $a | $(per "$s" "$a") | $(per "$o" "$a") | $(ratio "$s" "$o") | $(per "$e" "$a") |"
   done
   echo
-  cat scripts/bench/notes/scripts.md
 } >"$out/scripts.md"
 echo "| a $apdus-APDU script through pcscd + vpcd | $(per "$ours" "$apdus") µs/APDU | scriptor: $(per "$scriptor" "$apdus") µs/APDU | $(ratio "$scriptor" "$ours") | faster than scriptor: $(awk -v a="$scriptor" -v b="$ours" 'BEGIN { print (a > b ? "met" : "not met") }') |" >"$out/scripts.summary"

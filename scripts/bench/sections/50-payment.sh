@@ -29,7 +29,6 @@ PAYMENT_BENCH_MD="$body" PAYMENT_BENCH_SUMMARY="$summary" \
   echo
   cat "$body"
   echo
-  cat scripts/bench/notes/payment.md
 } >"$out/payment.md"
 cp "$summary" "$out/payment.summary"
 echo "payment: wrote $out/payment.md and $out/payment.summary"

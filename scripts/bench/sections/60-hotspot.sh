@@ -44,6 +44,5 @@ ratio=$(awk -v a="$poll_m" -v b="$push_m" 'BEGIN { printf "%.0fx", a / b }')
     echo "| $n | $(show "$m") | $(show "$p") | $(awk -v a="$m" -v n="$n" 'BEGIN { printf "%.0f µs", a / n }') |"
   done
   echo
-  cat scripts/bench/notes/hotspot.md
 } >"$out/hotspot.md"
 echo "| hotspot information pushed (SSE), PUT → event, median | $(show "$push_m") | polling every 100 ms: $(show "$poll_m") | ${ratio} | push, not fetch on request: met |" >"$out/hotspot.summary"
