@@ -200,9 +200,9 @@ pub struct Session<C> {
 }
 
 /// SW `6F00` (ISO 7816-4 §5.6: no precise diagnosis), sent in place of an R-APDU the card got wrong.
-const SW_NO_DIAGNOSIS: [u8; 2] = [0x6F, 0x00];
-/// ISO 7816-4 §5.6: wrong length (a command shorter than its header).
-const SW_WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
+const SW_NO_DIAGNOSIS: [u8; 2] = applet::sw::UNKNOWN.to_be_bytes();
+/// SW `6700` (ISO 7816-4 §5.6: wrong length), for a command shorter than its header.
+const SW_WRONG_LENGTH: [u8; 2] = applet::sw::WRONG_LENGTH.to_be_bytes();
 
 impl<C: VirtualCard> Session<C> {
     /// A card just put into the reader, not powered.
